@@ -1,0 +1,70 @@
+//! DB client spans by the OpenTelemetry database semantic conventions.
+//!
+//! sqlx emits no spans of its own, so every query goes through [`query_span`] +
+//! [`traced`]. The query text is the parameterised SQL (`$1`, `$2`…): values never
+//! reach a span, so `db.query.text` is sanitised by construction.
+
+use std::future::Future;
+
+use opentelemetry::{KeyValue, trace::Status};
+use tracing::{Instrument, Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// A CLIENT span named `{operation} {collection}` (e.g. `INSERT todos`).
+pub fn query_span(operation: &'static str, collection: &'static str, sql: &'static str) -> Span {
+    tracing::info_span!(
+        "db.query",
+        otel.name = format!("{operation} {collection}"),
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = operation,
+        db.collection.name = collection,
+        db.query.text = normalise(sql),
+        db.response.returned_rows = Empty,
+        error.type = Empty,
+    )
+}
+
+/// Runs `fut` inside `span`; an error sets the span's status and `error.type` and adds
+/// an `exception` event, so a failed query explains itself in the trace.
+pub async fn traced<T, E, F>(span: Span, fut: F) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let result = fut.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        record_error(&span, "db_error", e);
+    }
+    result
+}
+
+/// Marks `span` as failed: status Error, `error.type`, and an `exception` event.
+pub fn record_error(span: &Span, error_type: &str, error: &dyn std::fmt::Display) {
+    let message = error.to_string();
+    span.record("error.type", error_type);
+    span.set_status(Status::error(message.clone()));
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new("exception.type", error_type.to_owned()),
+            KeyValue::new("exception.message", message),
+        ],
+    );
+}
+
+/// SQL laid out on one line, as it should read in a trace viewer.
+fn normalise(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_text_is_one_line() {
+        assert_eq!(
+            super::normalise("SELECT id\n  FROM todos\n WHERE id = $1"),
+            "SELECT id FROM todos WHERE id = $1"
+        );
+    }
+}

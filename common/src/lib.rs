@@ -1,0 +1,14 @@
+//! What web, worker and the local event source mapping share.
+//!
+//! * [`telemetry`]: tracing + OpenTelemetry set-up, with a guard that flushes on drop.
+//! * [`propagation`]: W3C trace context in and out of SQS message attributes.
+//! * [`job`]: the versioned JSON body of a job message.
+//! * [`db`]: OpenTelemetry DB client spans around queries (sqlx emits none).
+//! * [`config`]: reading environment variables with clear errors.
+
+pub mod config;
+pub mod db;
+pub mod job;
+pub mod messaging;
+pub mod propagation;
+pub mod telemetry;

@@ -1,0 +1,141 @@
+//! Tracing and OpenTelemetry set-up shared by every binary.
+//!
+//! * Always: an OpenTelemetry tracer provider behind `tracing` (so every span has a
+//!   trace id that propagates to SQS, even when nothing is exported) and the global
+//!   W3C propagator (trace context + baggage).
+//! * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) set: spans go out over
+//!   OTLP/HTTP (protobuf) through the batch processor; logs go to stdout one per line.
+//! * No endpoint: a readable span tree on stdout, for local debugging.
+//!
+//! The standard variables are read by the SDK itself: `OTEL_SERVICE_NAME`,
+//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`,
+//! `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT`. `RUST_LOG` filters what is recorded.
+
+use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::TracerProvider as _};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::{BaggagePropagator, TraceContextPropagator},
+    trace::SdkTracerProvider,
+};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::config;
+
+/// Libraries whose INFO output is noise in a trace (sqlx logs every statement at INFO).
+const DEFAULT_FILTER: &str = "info,sqlx=warn,aws_smithy_runtime=warn,aws_config=warn,\
+hyper=warn,h2=warn,reqwest=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=warn";
+
+/// Owns the tracer provider: [`Telemetry::flush`] exports what is buffered (call it
+/// at the end of every Lambda invocation); dropping it flushes and shuts down.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+    exporting: bool,
+}
+
+impl Telemetry {
+    /// Installs the global subscriber. `default_service` is used unless
+    /// `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) says otherwise.
+    pub fn init(default_service: &'static str) -> anyhow::Result<Self> {
+        global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]));
+
+        let exporting = otlp_endpoint().is_some();
+        let mut resource = Resource::builder();
+        if !service_name_configured() {
+            resource = resource.with_service_name(default_service);
+        }
+        let mut provider = SdkTracerProvider::builder().with_resource(resource.build());
+        if exporting {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .build()
+                .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
+            provider = provider.with_batch_exporter(exporter);
+        }
+        let provider = provider.build();
+        global::set_tracer_provider(provider.clone());
+
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(default_service))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_level(false);
+        let console = if exporting {
+            tracing_subscriber::fmt::layer().compact().with_target(false).boxed()
+        } else {
+            tracing_tree::HierarchicalLayer::new(2)
+                .with_targets(false)
+                .with_bracketed_fields(true)
+                .with_deferred_spans(true)
+                .with_span_retrace(true)
+                .boxed()
+        };
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(otel)
+            .with(console)
+            .try_init()
+            .map_err(|e| anyhow::anyhow!("tracing subscriber: {e}"))?;
+
+        if let Some(endpoint) = otlp_endpoint() {
+            tracing::info!(%endpoint, "exporting traces over OTLP/HTTP");
+        } else {
+            tracing::info!("OTEL_EXPORTER_OTLP_ENDPOINT is not set: printing spans to the console");
+        }
+        Ok(Self { provider, exporting })
+    }
+
+    /// The provider, e.g. for lambda_runtime's per-invocation flush.
+    pub fn provider(&self) -> SdkTracerProvider {
+        self.provider.clone()
+    }
+
+    pub fn is_exporting(&self) -> bool {
+        self.exporting
+    }
+
+    /// Exports everything buffered so far; errors are logged, never fatal.
+    pub fn flush(&self) {
+        flush(&self.provider);
+    }
+}
+
+/// Exports everything `provider` has buffered; errors are logged, never fatal.
+pub fn flush(provider: &SdkTracerProvider) {
+    if let Err(e) = provider.force_flush() {
+        tracing::warn!(error = %e, "span flush failed");
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Err(e) = self.provider.shutdown() {
+            eprintln!("telemetry shutdown: {e}");
+        }
+    }
+}
+
+fn otlp_endpoint() -> Option<String> {
+    config::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| config::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+}
+
+fn service_name_configured() -> bool {
+    config::var("OTEL_SERVICE_NAME").is_some()
+        || config::var("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="))
+}
+
+/// The trace id of the current span as 32 hex digits (all zeros outside a trace).
+pub fn current_trace_id() -> String {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id()
+        .to_string()
+}
