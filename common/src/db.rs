@@ -10,11 +10,16 @@ use opentelemetry::{KeyValue, trace::Status};
 use tracing::{Instrument, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// A CLIENT span named `{operation} {collection}` (e.g. `INSERT todos`).
+/// A CLIENT span named `{operation} {collection}` (e.g. `INSERT todos`), or just
+/// `{operation}` when the statement has no collection (`BEGIN`, `SELECT 1`).
 pub fn query_span(operation: &'static str, collection: &'static str, sql: &'static str) -> Span {
+    let (name, collection) = match collection {
+        "" => (operation.to_owned(), None),
+        c => (format!("{operation} {c}"), Some(c)),
+    };
     tracing::info_span!(
         "db.query",
-        otel.name = format!("{operation} {collection}"),
+        otel.name = name,
         otel.kind = "client",
         db.system.name = "postgresql",
         db.operation.name = operation,

@@ -1,1 +1,147 @@
+//! traced-todo web service: axum + PostgreSQL + SQS, traced end to end.
 
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http_span;
+pub mod queue;
+pub mod routes;
+pub mod state;
+pub mod validate;
+pub mod views;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use axum::{Router, extract::DefaultBodyLimit};
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+
+use crate::{config::Config, queue::JobQueue, state::AppState};
+
+/// Forms here are tiny; anything bigger is refused before it is read.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Set once at start-up: error pages link to Jaeger without needing the app state.
+pub(crate) static JAEGER_UI_URL: OnceLock<String> = OnceLock::new();
+
+pub fn router(state: AppState) -> Router {
+    routes::router()
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Route-level layer: runs after routing, so the span can use the route template.
+        .layer(http_span::layer())
+        .with_state(state)
+}
+
+/// The built service: connected, migrated, bound, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let _ = JAEGER_UI_URL.set(config.jaeger_ui_url.clone());
+        let db = PgPoolOptions::new()
+            .max_connections(config.database_pool_size)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(&config.database_url)
+            .await
+            .with_context(|| format!("connecting to DATABASE_URL ({})", redact(&config.database_url)))?;
+        sqlx::migrate!("../migrations")
+            .run(&db)
+            .await
+            .context("running database migrations")?;
+        let queue = JobQueue::new(queue::sqs_client().await, config.jobs_queue_url.clone());
+        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
+            .await
+            .with_context(|| format!("binding port {} (PORT)", config.port))?;
+        let state = AppState {
+            db,
+            queue,
+            config: Arc::new(config),
+        };
+        Ok(Self {
+            listener,
+            router: router(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The binary's whole life: telemetry, config, serve, flush on the way out.
+pub async fn run() -> anyhow::Result<()> {
+    let telemetry = common::telemetry::Telemetry::init("todo-web")?;
+    let config = Config::from_env()?;
+    let app = Application::build(config).await?;
+    let addr = app.local_addr()?;
+    // Tests and scripts wait for this exact line.
+    println!("todo-web listening on http://{addr}");
+    tracing::info!(%addr, "todo-web listening");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("todo-web stopped; flushing spans");
+    drop(telemetry);
+    Ok(())
+}
+
+/// SIGTERM (ECS stopping the task) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// A connection string fit for an error message: the password replaced.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_password_only() {
+        assert_eq!(
+            super::redact("postgres://u:secret@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(super::redact("postgres://u@db/x"), "postgres://u@db/x");
+    }
+}

@@ -1,0 +1,152 @@
+use chrono::{DateTime, Utc};
+use common::db::{query_span, traced};
+use sqlx::{FromRow, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// A to-do with the state of its latest job, as the list shows it.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct TodoRow {
+    pub id: Uuid,
+    pub title: String,
+    pub completed: bool,
+    pub tags: Vec<String>,
+    pub priority: Option<String>,
+    pub done_in_seconds: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub created_trace_id: Option<String>,
+    pub updated_trace_id: Option<String>,
+    pub job_kind: Option<String>,
+    pub job_state: Option<String>,
+    pub job_attempts: Option<i32>,
+    pub job_error: Option<String>,
+    pub job_trace_id: Option<String>,
+}
+
+/// The list query with `$tail` appended (a macro, so each query stays one literal).
+macro_rules! list_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.id, t.title, t.completed, t.tags, t.priority, t.done_in_seconds, \
+    t.created_at, t.created_trace_id, t.updated_trace_id, j.kind AS job_kind, j.state AS job_state, \
+    j.attempts AS job_attempts, j.last_error AS job_error, j.trace_id AS job_trace_id \
+    FROM todos t LEFT JOIN LATERAL (SELECT kind, state, attempts, last_error, trace_id FROM jobs \
+    WHERE jobs.todo_id = t.id ORDER BY created_at DESC LIMIT 1) j ON true",
+            $tail
+        )
+    };
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
+    const SQL: &str = list_sql!(" ORDER BY t.created_at, t.id");
+    let span = query_span("SELECT", "todos", SQL);
+    let rows = traced(
+        span.clone(),
+        sqlx::query_as::<_, TodoRow>(SQL).fetch_all(pool),
+    )
+    .await?;
+    span.record("db.response.returned_rows", rows.len());
+    Ok(rows)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error> {
+    const SQL: &str = list_sql!(" WHERE t.id = $1");
+    traced(
+        query_span("SELECT", "todos", SQL),
+        sqlx::query_as::<_, TodoRow>(SQL).bind(id).fetch_optional(pool),
+    )
+    .await
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    title: &str,
+    trace_id: &str,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO todos (id, title, created_trace_id, updated_trace_id) \
+        VALUES ($1, $2, $3, $3)";
+    traced(
+        query_span("INSERT", "todos", SQL),
+        sqlx::query(SQL).bind(id).bind(title).bind(trace_id).execute(db),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Returns false when the to-do does not exist.
+pub async fn update_title(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    title: &str,
+    trace_id: &str,
+) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "UPDATE todos SET title = $2, updated_at = now(), updated_trace_id = $3 \
+        WHERE id = $1";
+    traced(
+        query_span("UPDATE", "todos", SQL),
+        sqlx::query(SQL).bind(id).bind(title).bind(trace_id).execute(db),
+    )
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+/// Returns `None` when the to-do does not exist, else whether the state changed
+/// (completing a completed to-do again is a no-op, and enqueues nothing).
+pub async fn set_completed(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    completed: bool,
+    trace_id: &str,
+) -> Result<Option<bool>, sqlx::Error> {
+    const SQL: &str = "WITH old AS (SELECT completed FROM todos WHERE id = $1 FOR UPDATE) \
+        UPDATE todos t SET completed = $2, \
+        completed_at = CASE WHEN $2 THEN now() ELSE NULL END, \
+        done_in_seconds = CASE WHEN $2 THEN t.done_in_seconds ELSE NULL END, \
+        updated_at = now(), updated_trace_id = $3 \
+        FROM old WHERE t.id = $1 RETURNING old.completed <> $2 AS changed";
+    traced(
+        query_span("UPDATE", "todos", SQL),
+        sqlx::query_scalar::<_, bool>(SQL)
+            .bind(id)
+            .bind(completed)
+            .bind(trace_id)
+            .fetch_optional(db),
+    )
+    .await
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM todos WHERE id = $1";
+    traced(
+        query_span("DELETE", "todos", SQL),
+        sqlx::query(SQL).bind(id).execute(db),
+    )
+    .await
+    .map(|r| r.rows_affected() == 1)
+}
+
+pub async fn clear_completed(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM todos WHERE completed";
+    traced(
+        query_span("DELETE", "todos", SQL),
+        sqlx::query(SQL).execute(db),
+    )
+    .await
+    .map(|r| r.rows_affected())
+}
+
+#[derive(Debug, Clone, Copy, Default, FromRow)]
+pub struct CompletionStats {
+    pub completed_count: i64,
+    pub total_seconds: f64,
+}
+
+pub async fn completion_stats(pool: &PgPool) -> Result<CompletionStats, sqlx::Error> {
+    const SQL: &str = "SELECT completed_count, total_seconds FROM completion_stats WHERE id = 1";
+    traced(
+        query_span("SELECT", "completion_stats", SQL),
+        sqlx::query_as::<_, CompletionStats>(SQL).fetch_optional(pool),
+    )
+    .await
+    .map(Option::unwrap_or_default)
+}

@@ -1,0 +1,96 @@
+//! HTTP SERVER spans by the OpenTelemetry HTTP semantic conventions.
+//!
+//! tower-http's `TraceLayer` drives the span's life; this module names it after the
+//! route template (`GET /todos/{id}`), continues a W3C `traceparent` sent by the caller,
+//! and records the status (5xx → span status Error).
+
+use std::time::Duration;
+
+use axum::{body::Body, extract::MatchedPath, http::Request, response::Response};
+use opentelemetry::trace::Status;
+use opentelemetry_http::HeaderExtractor;
+use tower_http::{
+    classify::{ServerErrorsAsFailures, SharedClassifier},
+    trace::{MakeSpan, OnFailure, OnResponse, TraceLayer},
+};
+use tracing::{Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub type HttpTraceLayer =
+    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeServerSpan, (), RecordResponse, (), (), RecordFailure>;
+
+pub fn layer() -> HttpTraceLayer {
+    TraceLayer::new_for_http()
+        .make_span_with(MakeServerSpan)
+        .on_request(())
+        .on_response(RecordResponse)
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(RecordFailure)
+}
+
+#[derive(Clone, Copy)]
+pub struct MakeServerSpan;
+
+impl MakeSpan<Body> for MakeServerSpan {
+    fn make_span(&mut self, req: &Request<Body>) -> Span {
+        let method = req.method().as_str();
+        let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+        let name = match route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_owned(),
+        };
+        let user_agent = req
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        let span = tracing::info_span!(
+            "http.request",
+            otel.name = name,
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = route,
+            url.path = req.uri().path(),
+            url.scheme = "http",
+            network.protocol.version = ?req.version(),
+            user_agent.original = user_agent,
+            http.response.status_code = Empty,
+            error.type = Empty,
+        );
+        // A malformed or missing traceparent yields an empty context: a new trace starts.
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(req.headers()))
+        });
+        let _ = span.set_parent(parent);
+        span
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct RecordResponse;
+
+impl<B> OnResponse<B> for RecordResponse {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
+        let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("error.type", status.as_str());
+            span.set_status(Status::error(format!("HTTP {status}")));
+        }
+        tracing::info!(
+            parent: span,
+            status = status.as_u16(),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "response"
+        );
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct RecordFailure;
+
+impl<E: std::fmt::Display> OnFailure<E> for RecordFailure {
+    fn on_failure(&mut self, failure: E, _latency: Duration, span: &Span) {
+        span.set_status(Status::error(failure.to_string()));
+    }
+}

@@ -1,0 +1,21 @@
+//! Each module has its own `router()`; this joins them.
+
+pub mod assets;
+pub mod health;
+pub mod todos;
+
+use axum::{Router, http::StatusCode, response::Response};
+
+use crate::{error::error_page, state::AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(todos::router())
+        .merge(health::router())
+        .merge(assets::router())
+        .fallback(not_found)
+}
+
+async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "There is no page at this address.".into())
+}

@@ -1,0 +1,192 @@
+//! The to-do pages (HTML forms; htmx boosts them, they work without JS) and a small
+//! JSON API. Every change that causes a job writes the job row in the same transaction,
+//! then sends it to SQS inside the request's trace.
+
+use axum::{
+    Form, Json, Router,
+    extract::{Path, State, rejection::FormRejection},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use common::{
+    job::{Job, JobMessage},
+    telemetry::current_trace_id,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    db::{self, todos::TodoRow},
+    error::AppError,
+    state::AppState,
+    validate,
+    views::IndexPage,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/todos", post(add))
+        .route("/todos/clear-completed", post(clear_completed))
+        .route("/todos/{id}/title", post(edit_title))
+        .route("/todos/{id}/completed", post(set_completed))
+        .route("/todos/{id}/delete", post(delete))
+        .route("/api/todos", get(api_list))
+        .route("/api/todos/{id}", get(api_get))
+}
+
+#[derive(Deserialize)]
+pub struct TitleForm {
+    title: String,
+}
+
+#[derive(Deserialize)]
+pub struct CompletedForm {
+    completed: bool,
+}
+
+type Result<T, E = AppError> = std::result::Result<T, E>;
+
+async fn index(State(state): State<AppState>) -> Result<Response> {
+    render_index(&state, String::new(), None, StatusCode::OK).await
+}
+
+async fn add(
+    State(state): State<AppState>,
+    form: Result<Form<TitleForm>, FormRejection>,
+) -> Result<Response> {
+    let Form(form) = form.map_err(bad_form)?;
+    let title = match validate::title(&form.title) {
+        Ok(title) => title,
+        Err(message) => return invalid(&state, form.title, message).await,
+    };
+    let id = Uuid::new_v4();
+    let trace_id = current_trace_id();
+    let job = JobMessage::new(Job::EnrichTodo { todo_id: id });
+    let mut tx = db::begin(&state.db).await?;
+    db::todos::insert(&mut *tx, id, &title, &trace_id).await?;
+    db::jobs::insert(&mut *tx, &job, &trace_id).await?;
+    db::commit(tx).await?;
+    enqueue(&state, &job).await;
+    Ok(Redirect::to("/").into_response())
+}
+
+async fn edit_title(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: Result<Form<TitleForm>, FormRejection>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let Form(form) = form.map_err(bad_form)?;
+    let title = match validate::title(&form.title) {
+        Ok(title) => title,
+        Err(message) => return invalid(&state, String::new(), message).await,
+    };
+    let trace_id = current_trace_id();
+    // A new title means new tags: enrich again.
+    let job = JobMessage::new(Job::EnrichTodo { todo_id: id });
+    let mut tx = db::begin(&state.db).await?;
+    if !db::todos::update_title(&mut *tx, id, &title, &trace_id).await? {
+        return Err(AppError::NotFound("to-do"));
+    }
+    db::jobs::insert(&mut *tx, &job, &trace_id).await?;
+    db::commit(tx).await?;
+    enqueue(&state, &job).await;
+    Ok(Redirect::to("/").into_response())
+}
+
+async fn set_completed(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: Result<Form<CompletedForm>, FormRejection>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let Form(form) = form.map_err(bad_form)?;
+    let trace_id = current_trace_id();
+    let mut tx = db::begin(&state.db).await?;
+    let changed = db::todos::set_completed(&mut *tx, id, form.completed, &trace_id)
+        .await?
+        .ok_or(AppError::NotFound("to-do"))?;
+    let job = (changed && form.completed).then(|| JobMessage::new(Job::TodoCompleted { todo_id: id }));
+    if let Some(job) = &job {
+        db::jobs::insert(&mut *tx, job, &trace_id).await?;
+    }
+    db::commit(tx).await?;
+    if let Some(job) = &job {
+        enqueue(&state, job).await;
+    }
+    Ok(Redirect::to("/").into_response())
+}
+
+async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id = parse_id(&id)?;
+    if !db::todos::delete(&state.db, id).await? {
+        return Err(AppError::NotFound("to-do"));
+    }
+    Ok(Redirect::to("/").into_response())
+}
+
+async fn clear_completed(State(state): State<AppState>) -> Result<Response> {
+    db::todos::clear_completed(&state.db).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+async fn api_list(State(state): State<AppState>) -> Result<Json<Vec<TodoRow>>> {
+    Ok(Json(db::todos::list(&state.db).await?))
+}
+
+async fn api_get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TodoRow>> {
+    let id = parse_id(&id)?;
+    db::todos::get(&state.db, id)
+        .await?
+        .map(Json)
+        .ok_or(AppError::NotFound("to-do"))
+}
+
+/// Sends the job; on failure the job stays `pending` in the database (the to-do is
+/// saved either way) and the producer span carries the error.
+async fn enqueue(state: &AppState, job: &JobMessage) {
+    match state.queue.send(job).await {
+        Ok(message_id) => {
+            if let Err(e) = db::jobs::mark_queued(&state.db, job, &message_id).await {
+                tracing::warn!(error = %e, job.id = %job.job_id, "could not mark job queued");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, job.id = %job.job_id, "job not sent; it stays pending"),
+    }
+}
+
+async fn render_index(
+    state: &AppState,
+    new_title: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response> {
+    let (todos, stats) = tokio::try_join!(
+        db::todos::list(&state.db),
+        db::todos::completion_stats(&state.db)
+    )?;
+    let page = IndexPage {
+        todos,
+        stats,
+        new_title,
+        error,
+        jaeger_ui_url: state.config.jaeger_ui_url.clone(),
+    };
+    Ok((status, page).into_response())
+}
+
+/// 422 with the form and its message; nothing was stored.
+async fn invalid(state: &AppState, new_title: String, message: String) -> Result<Response> {
+    tracing::info!(reason = %message, "invalid form");
+    render_index(state, new_title, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+fn parse_id(raw: &str) -> Result<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound("to-do"))
+}
+
+fn bad_form(rejection: FormRejection) -> AppError {
+    AppError::BadRequest(rejection.body_text())
+}

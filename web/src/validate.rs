@@ -1,0 +1,49 @@
+//! Server-side validation of user input. The browser's `maxlength`/`required` are a
+//! convenience; these rules are the contract.
+
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// A title as stored: trimmed, control characters (newlines, tabs…) turned into
+/// spaces, 1..=200 characters. The error is the message the form shows.
+pub fn title(raw: &str) -> Result<String, String> {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let title = cleaned.trim();
+    let len = title.chars().count();
+    if len == 0 {
+        Err("A to-do needs a title.".into())
+    } else if len > MAX_TITLE_CHARS {
+        Err(format!(
+            "That title is {len} characters long; the limit is {MAX_TITLE_CHARS}."
+        ))
+    } else {
+        Ok(title.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_and_keeps_inner_text() {
+        assert_eq!(title("  buy milk \n").unwrap(), "buy milk");
+        assert_eq!(title("a\tb").unwrap(), "a b");
+    }
+
+    #[test]
+    fn rejects_blank_and_over_long() {
+        assert!(title("").is_err());
+        assert!(title(" \n\t ").is_err());
+        assert!(title(&"x".repeat(MAX_TITLE_CHARS)).is_ok());
+        let err = title(&"x".repeat(MAX_TITLE_CHARS + 1)).unwrap_err();
+        assert!(err.contains("201"), "{err}");
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        assert!(title(&"é".repeat(MAX_TITLE_CHARS)).is_ok());
+    }
+}

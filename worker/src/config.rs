@@ -1,0 +1,44 @@
+//! Worker configuration from environment variables.
+
+use common::config::{self, ConfigError};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/traced_todo";
+
+/// Variables the Lambda runtime (or `cargo lambda watch`, or the runtime interface
+/// emulator) sets; lambda_runtime panics without them.
+const LAMBDA_VARIABLES: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`
+    pub database_url: String,
+    /// `DATABASE_POOL_SIZE` (2: one invocation at a time per Lambda instance)
+    pub database_pool_size: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: config::var_or("DATABASE_URL", DEFAULT_DATABASE_URL),
+            database_pool_size: config::parse_or("DATABASE_POOL_SIZE", 2)?,
+        })
+    }
+}
+
+pub fn check_lambda_environment() -> Result<(), ConfigError> {
+    for name in LAMBDA_VARIABLES {
+        if config::var(name).is_none() {
+            return Err(ConfigError::Missing {
+                name,
+                hint: "the worker is a Lambda function: run it under `cargo lambda watch` \
+                       (scripts/dev does), the Lambda runtime interface emulator, or AWS Lambda",
+            });
+        }
+    }
+    config::parse_or::<i32>("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0).map(|_| ())
+}

@@ -1,0 +1,26 @@
+//! Why one record failed. A failed record is reported in `batchItemFailures`, goes
+//! back to the queue, and after `maxReceiveCount` attempts to the DLQ.
+
+use common::job::DecodeError;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("job {0} is not in the jobs table")]
+    UnknownJob(Uuid),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl RecordError {
+    /// A short, stable name for `error.type`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RecordError::Decode(e) => e.error_type(),
+            RecordError::UnknownJob(_) => "unknown_job",
+            RecordError::Database(_) => "db_error",
+        }
+    }
+}

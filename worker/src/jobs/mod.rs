@@ -1,0 +1,49 @@
+//! One module per job kind. Each runs in one transaction that also marks the job done,
+//! so a redelivered message (SQS is at-least-once) finds it done and changes nothing.
+
+pub mod completed;
+pub mod enrich;
+pub mod store;
+
+use common::job::{Job, JobMessage};
+use sqlx::PgPool;
+
+use crate::error::RecordError;
+
+/// What processing a record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Already done by an earlier delivery.
+    Duplicate,
+    /// The to-do was deleted before the job ran; nothing to do.
+    TodoGone,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Duplicate => "duplicate",
+            Outcome::TodoGone => "todo_gone",
+        }
+    }
+}
+
+pub async fn run(db: &PgPool, message: &JobMessage, attempt: i32) -> Result<Outcome, RecordError> {
+    let mut tx = store::begin(db).await?;
+    let state = store::lock_job(&mut *tx, message.job_id)
+        .await?
+        .ok_or(RecordError::UnknownJob(message.job_id))?;
+    if state == "done" {
+        store::commit(tx).await?;
+        return Ok(Outcome::Duplicate);
+    }
+    let found = match message.job {
+        Job::EnrichTodo { todo_id } => enrich::run(&mut tx, todo_id).await?,
+        Job::TodoCompleted { todo_id } => completed::run(&mut tx, todo_id).await?,
+    };
+    store::mark_done(&mut *tx, message.job_id, attempt).await?;
+    store::commit(tx).await?;
+    Ok(if found { Outcome::Done } else { Outcome::TodoGone })
+}
