@@ -26,6 +26,31 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{config::Config, error::RecordError, jobs::Outcome};
 
+/// The function binary's whole life: check the Lambda environment, set up telemetry,
+/// serve invocations, flushing spans after every one (Lambda freezes the process).
+pub async fn run_function() -> anyhow::Result<()> {
+    use lambda_runtime::{
+        Runtime, service_fn,
+        layers::{OpenTelemetryFaasTrigger, OpenTelemetryLayer},
+    };
+    // lambda_runtime panics on a missing runtime variable; say what to do instead.
+    config::check_lambda_environment()?;
+    let telemetry = common::telemetry::Telemetry::init("todo-worker")?;
+    let worker = Worker::from_env()?;
+    let provider = telemetry.provider();
+    let handler = service_fn(|event| worker.handle_batch(event));
+    Runtime::new(handler)
+        .layer(
+            OpenTelemetryLayer::new(move || common::telemetry::flush(&provider))
+                .with_trigger(OpenTelemetryFaasTrigger::PubSub),
+        )
+        .run()
+        .await
+        .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))?;
+    drop(telemetry);
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct Worker {
     db: PgPool,
