@@ -42,7 +42,10 @@ pub fn inject_fields(cx: &Context) -> HashMap<String, String> {
 
 /// The propagation fields for `cx` as SQS message attributes, never more than
 /// `MAX_ATTRIBUTES - reserved` of them so callers keep room for their own.
-pub fn inject_sqs_attributes(cx: &Context, reserved: usize) -> HashMap<String, MessageAttributeValue> {
+pub fn inject_sqs_attributes(
+    cx: &Context,
+    reserved: usize,
+) -> HashMap<String, MessageAttributeValue> {
     let mut fields: Vec<_> = inject_fields(cx).into_iter().collect();
     // traceparent first: if anything must be dropped, it is never the trace itself.
     fields.sort_by_key(|(k, _)| (k != "traceparent", k.clone()));
@@ -131,8 +134,7 @@ mod tests {
     fn inject_then_extract_keeps_trace_span_and_baggage() {
         install_propagator();
         let state = TraceState::from_key_value([("vendor", "x")]).unwrap();
-        let cx = remote_context(state)
-            .with_baggage([KeyValue::new("enduser.id", "ada")]);
+        let cx = remote_context(state).with_baggage([KeyValue::new("enduser.id", "ada")]);
         let attrs = inject_sqs_attributes(&cx, 0);
         assert!(attrs.contains_key("traceparent"));
         assert!(attrs.contains_key("tracestate"));
@@ -155,7 +157,11 @@ mod tests {
         install_propagator();
         let attrs = inject_sqs_attributes(&remote_context(TraceState::default()), 0);
         assert_eq!(attrs.keys().collect::<Vec<_>>(), vec!["traceparent"]);
-        assert!(attrs.values().all(|v| !v.string_value().unwrap_or("").is_empty()));
+        assert!(
+            attrs
+                .values()
+                .all(|v| !v.string_value().unwrap_or("").is_empty())
+        );
     }
 
     #[test]
@@ -174,7 +180,10 @@ mod tests {
             attr.string_value = Some(bad.to_owned());
             let attrs = HashMap::from([("traceparent".to_owned(), attr)]);
             let cx = extract_sqs_record(&attrs);
-            assert!(!cx.span().span_context().is_valid(), "{bad:?} gave a valid context");
+            assert!(
+                !cx.span().span_context().is_valid(),
+                "{bad:?} gave a valid context"
+            );
         }
     }
 }

@@ -11,6 +11,8 @@
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`,
 //! `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT`. `RUST_LOG` filters what is recorded.
 
+use std::io::IsTerminal;
+
 use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::TracerProvider as _};
 use opentelemetry_sdk::{
     Resource,
@@ -64,16 +66,22 @@ impl Telemetry {
             .with_target(false)
             .with_level(false);
         let console = if exporting {
-            tracing_subscriber::fmt::layer().compact().with_target(false).boxed()
+            tracing_subscriber::fmt::layer()
+                .compact()
+                .with_target(false)
+                .with_ansi(std::io::stdout().is_terminal())
+                .boxed()
         } else {
             tracing_tree::HierarchicalLayer::new(2)
+                .with_ansi(std::io::stdout().is_terminal())
                 .with_targets(false)
                 .with_bracketed_fields(true)
                 .with_deferred_spans(true)
                 .with_span_retrace(true)
                 .boxed()
         };
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        let filter =
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
         tracing_subscriber::registry()
             .with(filter)
             .with(otel)
@@ -86,7 +94,10 @@ impl Telemetry {
         } else {
             tracing::info!("OTEL_EXPORTER_OTLP_ENDPOINT is not set: printing spans to the console");
         }
-        Ok(Self { provider, exporting })
+        Ok(Self {
+            provider,
+            exporting,
+        })
     }
 
     /// The provider, e.g. for lambda_runtime's per-invocation flush.
@@ -120,7 +131,8 @@ impl Drop for Telemetry {
 }
 
 fn otlp_endpoint() -> Option<String> {
-    config::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| config::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    config::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|| config::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
 }
 
 fn service_name_configured() -> bool {

@@ -1,1 +1,13 @@
+//! The test harness: real PostgreSQL, a real SQS API, the real binaries, and two
+//! in-process stand-ins at the edges we observe: an OTLP receiver (where Jaeger would
+//! be) and the Lambda Runtime + Invoke API (what `cargo lambda watch`, the runtime
+//! interface emulator and AWS Lambda serve to the function).
 
+pub mod app;
+pub mod lambda;
+pub mod otlp;
+pub mod poll;
+pub mod services;
+
+pub use app::TestApp;
+pub use poll::eventually;

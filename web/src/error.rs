@@ -13,6 +13,8 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("request body over the {} byte limit", crate::MAX_BODY_BYTES)]
+    TooLarge,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -22,6 +24,7 @@ impl AppError {
         match self {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -32,6 +35,10 @@ impl AppError {
         match self {
             AppError::NotFound(what) => format!("That {what} does not exist (any more)."),
             AppError::BadRequest(why) => why.clone(),
+            AppError::TooLarge => format!(
+                "That form is larger than the {} KiB this app accepts.",
+                crate::MAX_BODY_BYTES / 1024
+            ),
             AppError::Database(e) if is_unavailable(e) => {
                 "The database is unavailable right now. Try again in a moment.".into()
             }

@@ -16,8 +16,15 @@ use tower_http::{
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-pub type HttpTraceLayer =
-    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeServerSpan, (), RecordResponse, (), (), RecordFailure>;
+pub type HttpTraceLayer = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    MakeServerSpan,
+    (),
+    RecordResponse,
+    (),
+    (),
+    RecordFailure,
+>;
 
 pub fn layer() -> HttpTraceLayer {
     TraceLayer::new_for_http()
@@ -35,7 +42,10 @@ pub struct MakeServerSpan;
 impl MakeSpan<Body> for MakeServerSpan {
     fn make_span(&mut self, req: &Request<Body>) -> Span {
         let method = req.method().as_str();
-        let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
         let name = match route {
             Some(route) => format!("{method} {route}"),
             None => method.to_owned(),
@@ -72,7 +82,8 @@ pub struct RecordResponse;
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
         let status = response.status();
-        span.record("http.response.status_code", status.as_u16());
+        // i64: tracing-opentelemetry turns unsigned integers into strings.
+        span.record("http.response.status_code", i64::from(status.as_u16()));
         if status.is_server_error() {
             span.record("error.type", status.as_str());
             span.set_status(Status::error(format!("HTTP {status}")));

@@ -51,7 +51,12 @@ impl Application {
             .acquire_timeout(Duration::from_secs(3))
             .connect(&config.database_url)
             .await
-            .with_context(|| format!("connecting to DATABASE_URL ({})", redact(&config.database_url)))?;
+            .with_context(|| {
+                format!(
+                    "connecting to DATABASE_URL ({})",
+                    redact(&config.database_url)
+                )
+            })?;
         sqlx::migrate!("../migrations")
             .run(&db)
             .await
@@ -76,7 +81,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await

@@ -12,7 +12,10 @@ pub fn title(raw: &str) -> Result<String, String> {
         .collect();
     let title = cleaned.trim();
     let len = title.chars().count();
-    if len == 0 {
+    if title.contains(char::REPLACEMENT_CHARACTER) {
+        // What the form decoder leaves of bytes that were not UTF-8.
+        Err("That title is not valid text (invalid UTF-8).".into())
+    } else if len == 0 {
         Err("A to-do needs a title.".into())
     } else if len > MAX_TITLE_CHARS {
         Err(format!(
@@ -40,6 +43,11 @@ mod tests {
         assert!(title(&"x".repeat(MAX_TITLE_CHARS)).is_ok());
         let err = title(&"x".repeat(MAX_TITLE_CHARS + 1)).unwrap_err();
         assert!(err.contains("201"), "{err}");
+    }
+
+    #[test]
+    fn rejects_undecodable_bytes() {
+        assert!(title("ok \u{FFFD}").is_err());
     }
 
     #[test]

@@ -13,11 +13,7 @@ pub mod jobs;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use common::{
-    db::record_error,
-    job::JobMessage,
-    messaging, propagation,
-};
+use common::{db::record_error, job::JobMessage, messaging, propagation};
 use lambda_runtime::LambdaEvent;
 use opentelemetry::trace::TraceContextExt;
 use sqlx::{PgPool, postgres::PgPoolOptions};
@@ -30,8 +26,9 @@ use crate::{config::Config, error::RecordError, jobs::Outcome};
 /// serve invocations, flushing spans after every one (Lambda freezes the process).
 pub async fn run_function() -> anyhow::Result<()> {
     use lambda_runtime::{
-        Runtime, service_fn,
+        Runtime,
         layers::{OpenTelemetryFaasTrigger, OpenTelemetryLayer},
+        service_fn,
     };
     // lambda_runtime panics on a missing runtime variable; say what to do instead.
     config::check_lambda_environment()?;
@@ -140,10 +137,11 @@ impl Worker {
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
         let result = jobs::run(&self.db, &message, attempt).await;
-        if let Err(e) = &result {
-            if let Err(db) = jobs::store::mark_failed(&self.db, message.job_id, attempt, &e.to_string()).await {
-                tracing::warn!(error = %db, "could not record the failure");
-            }
+        if let Err(e) = &result
+            && let Err(db) =
+                jobs::store::mark_failed(&self.db, message.job_id, attempt, &e.to_string()).await
+        {
+            tracing::warn!(error = %db, "could not record the failure");
         }
         result
     }

@@ -17,7 +17,10 @@ pub async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), sqlx::Erro
 /// Readiness probe.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     const SQL: &str = "SELECT 1";
-    traced(query_span("SELECT", "", SQL), sqlx::query(SQL).execute(pool))
-        .await
-        .map(|_| ())
+    traced(
+        query_span("SELECT", "", SQL),
+        sqlx::query(SQL).execute(pool),
+    )
+    .await
+    .map(|_| ())
 }

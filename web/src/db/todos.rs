@@ -44,7 +44,7 @@ pub async fn list(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
         sqlx::query_as::<_, TodoRow>(SQL).fetch_all(pool),
     )
     .await?;
-    span.record("db.response.returned_rows", rows.len());
+    span.record("db.response.returned_rows", rows.len() as i64);
     Ok(rows)
 }
 
@@ -52,7 +52,9 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error
     const SQL: &str = list_sql!(" WHERE t.id = $1");
     traced(
         query_span("SELECT", "todos", SQL),
-        sqlx::query_as::<_, TodoRow>(SQL).bind(id).fetch_optional(pool),
+        sqlx::query_as::<_, TodoRow>(SQL)
+            .bind(id)
+            .fetch_optional(pool),
     )
     .await
 }
@@ -67,7 +69,11 @@ pub async fn insert(
         VALUES ($1, $2, $3, $3)";
     traced(
         query_span("INSERT", "todos", SQL),
-        sqlx::query(SQL).bind(id).bind(title).bind(trace_id).execute(db),
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(title)
+            .bind(trace_id)
+            .execute(db),
     )
     .await
     .map(|_| ())
@@ -84,7 +90,11 @@ pub async fn update_title(
         WHERE id = $1";
     traced(
         query_span("UPDATE", "todos", SQL),
-        sqlx::query(SQL).bind(id).bind(title).bind(trace_id).execute(db),
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(title)
+            .bind(trace_id)
+            .execute(db),
     )
     .await
     .map(|r| r.rows_affected() == 1)

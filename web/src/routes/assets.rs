@@ -1,11 +1,6 @@
 //! Static files, compiled into the binary so the image needs nothing beside it.
 
-use axum::{
-    Router,
-    http::header,
-    response::IntoResponse,
-    routing::get,
-};
+use axum::{Router, http::header, response::IntoResponse, routing::get};
 
 use crate::state::AppState;
 
@@ -14,7 +9,10 @@ const CSS: &str = include_str!("../../../static/app.css");
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/static/htmx.min.js", get(|| async { asset("text/javascript", HTMX) }))
+        .route(
+            "/static/htmx.min.js",
+            get(|| async { asset("text/javascript", HTMX) }),
+        )
         .route("/static/app.css", get(|| async { asset("text/css", CSS) }))
 }
 

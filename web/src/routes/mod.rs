@@ -17,5 +17,8 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "There is no page at this address.".into())
+    error_page(
+        StatusCode::NOT_FOUND,
+        "There is no page at this address.".into(),
+    )
 }

@@ -108,7 +108,8 @@ async fn set_completed(
     let changed = db::todos::set_completed(&mut *tx, id, form.completed, &trace_id)
         .await?
         .ok_or(AppError::NotFound("to-do"))?;
-    let job = (changed && form.completed).then(|| JobMessage::new(Job::TodoCompleted { todo_id: id }));
+    let job =
+        (changed && form.completed).then(|| JobMessage::new(Job::TodoCompleted { todo_id: id }));
     if let Some(job) = &job {
         db::jobs::insert(&mut *tx, job, &trace_id).await?;
     }
@@ -153,7 +154,9 @@ async fn enqueue(state: &AppState, job: &JobMessage) {
                 tracing::warn!(error = %e, job.id = %job.job_id, "could not mark job queued");
             }
         }
-        Err(e) => tracing::error!(error = %e, job.id = %job.job_id, "job not sent; it stays pending"),
+        Err(e) => {
+            tracing::error!(error = %e, job.id = %job.job_id, "job not sent; it stays pending")
+        }
     }
 }
 
@@ -180,7 +183,13 @@ async fn render_index(
 /// 422 with the form and its message; nothing was stored.
 async fn invalid(state: &AppState, new_title: String, message: String) -> Result<Response> {
     tracing::info!(reason = %message, "invalid form");
-    render_index(state, new_title, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+    render_index(
+        state,
+        new_title,
+        Some(message),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 fn parse_id(raw: &str) -> Result<Uuid> {
@@ -188,5 +197,9 @@ fn parse_id(raw: &str) -> Result<Uuid> {
 }
 
 fn bad_form(rejection: FormRejection) -> AppError {
-    AppError::BadRequest(rejection.body_text())
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::TooLarge
+    } else {
+        AppError::BadRequest(rejection.body_text())
+    }
 }

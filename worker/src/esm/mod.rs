@@ -55,7 +55,10 @@ impl EsmConfig {
             function_url: config::http_url_or("ESM_FUNCTION_URL", DEFAULT_FUNCTION_URL)?,
             batch_size,
             batch_window: Duration::from_millis(config::parse_or("ESM_BATCH_WINDOW_MS", 0)?),
-            invoke_timeout: Duration::from_millis(config::parse_or("ESM_INVOKE_TIMEOUT_MS", 60_000)?),
+            invoke_timeout: Duration::from_millis(config::parse_or(
+                "ESM_INVOKE_TIMEOUT_MS",
+                60_000,
+            )?),
             region: config::var_or("AWS_REGION", "us-east-1"),
         })
     }
@@ -242,7 +245,8 @@ mod tests {
 
     #[test]
     fn records_look_like_lambdas() {
-        let source = EventSource::from_queue_url("http://localhost:9324/123456789012/jobs", "eu-west-1");
+        let source =
+            EventSource::from_queue_url("http://localhost:9324/123456789012/jobs", "eu-west-1");
         assert_eq!(source.arn, "arn:aws:sqs:eu-west-1:123456789012:jobs");
         let event = source.event(&[message("a")]);
         let json = serde_json::to_value(&event).unwrap();
@@ -250,14 +254,19 @@ mod tests {
         assert_eq!(r["messageId"], "a");
         assert_eq!(r["receiptHandle"], "rh-a");
         assert_eq!(r["eventSource"], "aws:sqs");
-        assert_eq!(r["eventSourceARN"], "arn:aws:sqs:eu-west-1:123456789012:jobs");
+        assert_eq!(
+            r["eventSourceARN"],
+            "arn:aws:sqs:eu-west-1:123456789012:jobs"
+        );
         assert_eq!(r["awsRegion"], "eu-west-1");
         assert_eq!(r["attributes"]["ApproximateReceiveCount"], "2");
         assert_eq!(r["messageAttributes"]["traceparent"]["dataType"], "String");
-        assert!(r["messageAttributes"]["traceparent"]["stringValue"]
-            .as_str()
-            .unwrap()
-            .starts_with("00-4bf9"));
+        assert!(
+            r["messageAttributes"]["traceparent"]["stringValue"]
+                .as_str()
+                .unwrap()
+                .starts_with("00-4bf9")
+        );
     }
 
     #[test]

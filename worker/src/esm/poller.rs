@@ -15,6 +15,7 @@ pub async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,aws_smithy_runtime=warn,aws_config=warn".into()),
         )
         .compact()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     tokio::select! {
         r = run() => r,
@@ -60,14 +61,21 @@ async fn run() -> anyhow::Result<()> {
             .iter()
             .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
             .collect();
-        tracing::info!(records = messages.len(), failed = failed.len(), "batch invoked");
+        tracing::info!(
+            records = messages.len(),
+            failed = failed.len(),
+            "batch invoked"
+        );
         delete(&sqs, &config.queue_url, &done).await;
     }
 }
 
 /// Up to `batch_size` messages: the first receive long-polls; further receives fill
 /// the batch until the batching window closes.
-async fn receive_batch(sqs: &aws_sdk_sqs::Client, config: &EsmConfig) -> anyhow::Result<Vec<Message>> {
+async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    config: &EsmConfig,
+) -> anyhow::Result<Vec<Message>> {
     let mut batch = Vec::new();
     let mut window_end: Option<Instant> = None;
     while batch.len() < config.batch_size {
@@ -131,10 +139,15 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, done: &[&Message]) {
             .await
         {
             Ok(out) if !out.failed().is_empty() => {
-                tracing::warn!(failed = out.failed().len(), "some deletes failed; those messages will be redelivered")
+                tracing::warn!(
+                    failed = out.failed().len(),
+                    "some deletes failed; those messages will be redelivered"
+                )
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "DeleteMessageBatch failed; messages will be redelivered"),
+            Err(e) => {
+                tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "DeleteMessageBatch failed; messages will be redelivered")
+            }
         }
     }
 }

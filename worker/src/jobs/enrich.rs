@@ -6,11 +6,16 @@ use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 /// Returns false when the to-do no longer exists.
-pub async fn run(tx: &mut Transaction<'static, Postgres>, todo_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn run(
+    tx: &mut Transaction<'static, Postgres>,
+    todo_id: Uuid,
+) -> Result<bool, sqlx::Error> {
     const SELECT: &str = "SELECT title FROM todos WHERE id = $1";
     let title: Option<String> = traced(
         query_span("SELECT", "todos", SELECT),
-        sqlx::query_scalar(SELECT).bind(todo_id).fetch_optional(&mut **tx),
+        sqlx::query_scalar(SELECT)
+            .bind(todo_id)
+            .fetch_optional(&mut **tx),
     )
     .await?;
     let Some(title) = title else { return Ok(false) };
@@ -34,7 +39,10 @@ const TOPICS: &[(&str, &[&str])] = &[
     ("calls", &["call", "phone", "ring"]),
     ("email", &["email", "mail", "reply", "write to"]),
     ("meeting", &["meet", "meeting", "standup", "1:1"]),
-    ("code", &["fix", "bug", "deploy", "review", "refactor", "test"]),
+    (
+        "code",
+        &["fix", "bug", "deploy", "review", "refactor", "test"],
+    ),
     ("home", &["clean", "laundry", "dishes", "garden"]),
 ];
 

@@ -45,5 +45,9 @@ pub async fn run(db: &PgPool, message: &JobMessage, attempt: i32) -> Result<Outc
     };
     store::mark_done(&mut *tx, message.job_id, attempt).await?;
     store::commit(tx).await?;
-    Ok(if found { Outcome::Done } else { Outcome::TodoGone })
+    Ok(if found {
+        Outcome::Done
+    } else {
+        Outcome::TodoGone
+    })
 }

@@ -45,7 +45,11 @@ pub async fn mark_failed(
         updated_at = now() WHERE id = $1 AND state <> 'done'";
     traced(
         query_span("UPDATE", "jobs", SQL),
-        sqlx::query(SQL).bind(id).bind(attempt).bind(error).execute(db),
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(attempt)
+            .bind(error)
+            .execute(db),
     )
     .await
     .map(|_| ())

@@ -1,0 +1,411 @@
+//! `TestApp`: one isolated copy of the whole system per test: its own database, its
+//! own queue + DLQ, its own OTLP receiver and Lambda API, and the real binaries
+//! (web, worker function, event source mapping) as child processes.
+
+use std::{
+    collections::HashMap,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    sync::oneshot,
+};
+
+use crate::{
+    lambda::LambdaApi,
+    otlp::Receiver,
+    services::{self, services},
+};
+
+/// Paths of the binaries under test. Use [`crate::binaries!`] from a test crate.
+#[derive(Debug, Clone, Copy)]
+pub struct Binaries {
+    pub web: &'static str,
+    pub worker: &'static str,
+    pub esm: &'static str,
+}
+
+/// The binaries of the `tests` package (`todo-web`, `todo-worker`, `todo-esm`): each
+/// is a one-line `main` calling the same library entry point as the shipped binary.
+#[macro_export]
+macro_rules! binaries {
+    () => {
+        $crate::app::Binaries {
+            web: env!("CARGO_BIN_EXE_todo-web"),
+            worker: env!("CARGO_BIN_EXE_todo-worker"),
+            esm: env!("CARGO_BIN_EXE_todo-esm"),
+        }
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seconds a received message stays invisible (SQS default 30).
+    pub visibility_timeout: u32,
+    pub max_receive_count: u32,
+    /// Start the worker and the event source mapping.
+    pub with_worker: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: 30,
+            max_receive_count: 3,
+            with_worker: true,
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}` of the web process.
+    pub address: String,
+    pub db: PgPool,
+    pub database_url: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub queue_name: String,
+    pub dlq_url: String,
+    pub otlp: Receiver,
+    pub lambda: LambdaApi,
+    /// Does not follow redirects, so tests see the 303s.
+    pub http: reqwest::Client,
+    processes: Vec<Process>,
+}
+
+struct Process {
+    name: &'static str,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(bins: Binaries) -> Self {
+        Self::spawn_with(bins, Options::default()).await
+    }
+
+    pub async fn spawn_with(bins: Binaries, options: Options) -> Self {
+        let services = services().await;
+        let (database_url, db) = fresh_database(&services.database_url).await;
+        let sqs = sqs_client(&services.sqs_endpoint).await;
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
+        let queue_name = format!("jobs-{suffix}");
+        let (queue_url, dlq_url) =
+            create_queues(&sqs, &services.sqs_endpoint, &queue_name, &options).await;
+        let otlp = Receiver::start().await;
+        let lambda = LambdaApi::start("todo-worker").await;
+
+        let env: HashMap<&str, String> = HashMap::from([
+            ("DATABASE_URL", database_url.clone()),
+            ("AWS_ENDPOINT_URL_SQS", services.sqs_endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("JOBS_QUEUE_URL", queue_url.clone()),
+            ("JOBS_DLQ_URL", dlq_url.clone()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint()),
+            // Export within 100 ms so tests do not wait on the 5 s default.
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
+            (
+                "RUST_LOG",
+                "info,sqlx=warn,aws_smithy_runtime=warn,aws_config=warn".into(),
+            ),
+        ]);
+
+        let mut processes = Vec::new();
+        let (web, listening) = Process::start("web", bins.web, &env, &[("PORT", "0".into())]);
+        processes.push(web);
+        let address = match tokio::time::timeout(Duration::from_secs(30), listening).await {
+            Ok(Ok(line)) => line
+                .rsplit(':')
+                .next()
+                .map(|port| format!("http://127.0.0.1:{}", port.trim()))
+                .expect("port in the listening line"),
+            _ => {
+                dump(&processes);
+                panic!("todo-web did not report it was listening within 30 s");
+            }
+        };
+        if options.with_worker {
+            let lambda_env = [
+                ("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api()),
+                ("AWS_LAMBDA_FUNCTION_NAME", lambda.function_name.clone()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ];
+            processes.push(Process::start("worker", bins.worker, &env, &lambda_env).0);
+            processes.push(
+                Process::start(
+                    "esm",
+                    bins.esm,
+                    &env,
+                    &[("ESM_FUNCTION_URL", lambda.invoke_url())],
+                )
+                .0,
+            );
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        Self {
+            address,
+            db,
+            database_url,
+            sqs,
+            queue_url,
+            queue_name,
+            dlq_url,
+            otlp,
+            lambda,
+            http,
+            processes,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// The to-dos as the JSON API returns them.
+    pub async fn todos(&self) -> Vec<serde_json::Value> {
+        self.get("/api/todos")
+            .await
+            .json()
+            .await
+            .expect("todos JSON")
+    }
+
+    /// Messages visible + in flight in a queue.
+    pub async fn queue_depth(&self, url: &str) -> u64 {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("GetQueueAttributes");
+        out.attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+            .unwrap_or(0)
+    }
+
+    /// Prints every process's log (called on failure).
+    pub fn dump_logs(&self) {
+        dump(&self.processes);
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            dump(&self.processes);
+        }
+        for p in &mut self.processes {
+            let _ = p.child.start_kill();
+        }
+    }
+}
+
+fn dump(processes: &[Process]) {
+    for p in processes {
+        let log = p.log.lock().expect("log lock");
+        let skip = log.len().saturating_sub(300);
+        eprintln!("----- {} (last {} lines) -----", p.name, log.len() - skip);
+        for line in &log[skip..] {
+            eprintln!("{line}");
+        }
+    }
+}
+
+impl Process {
+    /// Starts `path`; the receiver yields the first stdout line containing "listening on".
+    fn start(
+        name: &'static str,
+        path: &str,
+        env: &HashMap<&str, String>,
+        extra: &[(&str, String)],
+    ) -> (Self, oneshot::Receiver<String>) {
+        let mut command = Command::new(path);
+        command
+            .env_remove("OTEL_SERVICE_NAME")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {name} ({path}): {e}"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let out_log = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("listening on")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line.clone());
+                }
+                out_log.lock().expect("log lock").push(line);
+            }
+        });
+        let err_log = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                err_log.lock().expect("log lock").push(line);
+            }
+        });
+        (Self { name, child, log }, rx)
+    }
+}
+
+/// Creates `traced_todo_test_…` on the server and returns its URL and a migrated pool.
+async fn fresh_database(server_url: &str) -> (String, PgPool) {
+    let mut admin = PgConnection::connect(server_url)
+        .await
+        .unwrap_or_else(|e| services::unreachable("PostgreSQL", server_url, e));
+    let name = format!("traced_todo_test_{}", uuid::Uuid::new_v4().simple());
+    // The name is ours (a fixed prefix and a UUID): safe to splice.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("CREATE DATABASE");
+    let url = with_database(server_url, &name);
+    let pool = PgPool::connect(&url)
+        .await
+        .expect("connect to the test database");
+    sqlx::migrate!("../migrations")
+        .run(&pool)
+        .await
+        .expect("migrations");
+    (url, pool)
+}
+
+/// `server_url` with its database name replaced.
+fn with_database(server_url: &str, name: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server_url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+pub async fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    endpoint: &str,
+    name: &str,
+    options: &Options,
+) -> (String, String) {
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            services::unreachable(
+                "The SQS API",
+                endpoint,
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        });
+    let dlq_url = dlq.queue_url().expect("DLQ URL").to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("DLQ ARN")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("QueueArn attribute");
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": arn,
+        "maxReceiveCount": options.max_receive_count.to_string(),
+    });
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            options.visibility_timeout.to_string(),
+        )
+        .send()
+        .await
+        .expect("CreateQueue");
+    (queue.queue_url().expect("queue URL").to_owned(), dlq_url)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/postgres?sslmode=disable", "x"),
+            "postgres://u@h:5432/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
+    }
+}

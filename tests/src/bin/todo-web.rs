@@ -1,0 +1,12 @@
+//! The web service, built inside the test package so integration tests can find it
+//! (`CARGO_BIN_EXE_todo-web`). Same entry point as `web/src/main.rs`.
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match web::run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("todo-web: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! The worker function, built inside the test package so integration tests can find
+//! it (`CARGO_BIN_EXE_todo-worker`). Same entry point as `worker/src/main.rs`.
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match worker::run_function().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("todo-worker: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

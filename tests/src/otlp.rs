@@ -1,0 +1,154 @@
+//! An in-process OTLP/HTTP receiver (protobuf), standing in for Jaeger's collector so
+//! tests can assert the shape of the traces the services really export.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
+    common::v1::{AnyValue, KeyValue, any_value},
+    trace::v1::span::SpanKind,
+};
+use prost::Message;
+use serde_json::Value;
+
+/// One received span, flattened for assertions.
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub service: String,
+    pub name: String,
+    pub kind: SpanKind,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    pub attributes: HashMap<String, Value>,
+    /// 0 unset, 1 ok, 2 error
+    pub status_code: i32,
+    pub events: Vec<String>,
+    /// (trace id, span id) of each link.
+    pub links: Vec<(String, String)>,
+}
+
+impl Span {
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.attributes.get(key)
+    }
+
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
+        self.attr(key).and_then(Value::as_str)
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.status_code == 2
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    spans: Arc<Mutex<Vec<Span>>>,
+    pub addr: Option<SocketAddr>,
+}
+
+impl Receiver {
+    /// Starts listening on a random loopback port.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind OTLP receiver");
+        let receiver = Receiver {
+            addr: Some(listener.local_addr().expect("receiver address")),
+            ..Default::default()
+        };
+        let app = Router::new()
+            .route("/v1/traces", post(export))
+            .with_state(receiver.spans.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        receiver
+    }
+
+    /// Base URL for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr.expect("receiver started"))
+    }
+
+    pub fn spans(&self) -> Vec<Span> {
+        self.spans.lock().expect("spans lock").clone()
+    }
+
+    pub fn trace(&self, trace_id: &str) -> Vec<Span> {
+        self.spans()
+            .into_iter()
+            .filter(|s| s.trace_id == trace_id)
+            .collect()
+    }
+}
+
+async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (StatusCode, Vec<u8>) {
+    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+        return (StatusCode::BAD_REQUEST, Vec::new());
+    };
+    let mut received = Vec::new();
+    for resource_spans in request.resource_spans {
+        let service = resource_spans
+            .resource
+            .as_ref()
+            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+            .and_then(|kv| kv.value.as_ref())
+            .map(|v| to_json(v).as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for s in scope.spans {
+                received.push(Span {
+                    service: service.clone(),
+                    kind: SpanKind::try_from(s.kind).unwrap_or(SpanKind::Unspecified),
+                    name: s.name,
+                    trace_id: hex(&s.trace_id),
+                    span_id: hex(&s.span_id),
+                    parent_span_id: hex(&s.parent_span_id),
+                    attributes: attributes(&s.attributes),
+                    status_code: s.status.map(|st| st.code).unwrap_or(0),
+                    events: s.events.into_iter().map(|e| e.name).collect(),
+                    links: s
+                        .links
+                        .into_iter()
+                        .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+                        .collect(),
+                });
+            }
+        }
+    }
+    spans.lock().expect("spans lock").extend(received);
+    (
+        StatusCode::OK,
+        ExportTraceServiceResponse::default().encode_to_vec(),
+    )
+}
+
+fn attributes(kvs: &[KeyValue]) -> HashMap<String, Value> {
+    kvs.iter()
+        .filter_map(|kv| kv.value.as_ref().map(|v| (kv.key.clone(), to_json(v))))
+        .collect()
+}
+
+fn to_json(v: &AnyValue) -> Value {
+    match &v.value {
+        Some(any_value::Value::StringValue(s)) => Value::from(s.as_str()),
+        Some(any_value::Value::BoolValue(b)) => Value::from(*b),
+        Some(any_value::Value::IntValue(i)) => Value::from(*i),
+        Some(any_value::Value::DoubleValue(d)) => Value::from(*d),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(to_json).collect())
+        }
+        _ => Value::Null,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

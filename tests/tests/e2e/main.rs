@@ -1,0 +1,15 @@
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+//! End-to-end stories against real PostgreSQL, a real SQS API and the real binaries.
+//! One test binary, one module per story; test names read as sentences.
+
+mod config_errors;
+mod one_click_one_trace;
+mod queue_propagation;
+mod todos;
+mod worker_batch;
+
+use std::time::Duration;
+
+/// Generous: CI machines are small, and these wait on real processes.
+pub const DEADLINE: Duration = Duration::from_secs(30);

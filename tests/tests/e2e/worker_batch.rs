@@ -1,0 +1,172 @@
+//! The function's handler called directly with an `SqsEvent` (no Lambda, no SQS),
+//! against a real database: partial batch responses and idempotency.
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use common::job::{Job, JobMessage};
+use lambda_runtime::{Context, LambdaEvent};
+use sqlx::PgPool;
+use tests::{TestApp, app::Options, binaries};
+use uuid::Uuid;
+use worker::Worker;
+
+fn record(id: &str, body: &str, receive_count: u32) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = Some(id.to_owned());
+    r.body = Some(body.to_owned());
+    r.event_source_arn = Some("arn:aws:sqs:us-east-1:123456789012:jobs".into());
+    r.attributes = [(
+        "ApproximateReceiveCount".to_owned(),
+        receive_count.to_string(),
+    )]
+    .into();
+    r
+}
+
+fn event(records: Vec<SqsMessage>) -> LambdaEvent<SqsEvent> {
+    let mut e = SqsEvent::default();
+    e.records = records;
+    LambdaEvent::new(e, Context::default())
+}
+
+async fn todo_with_job(db: &PgPool, title: &str) -> JobMessage {
+    let todo_id = Uuid::new_v4();
+    let job = JobMessage::new(Job::EnrichTodo { todo_id });
+    sqlx::query("INSERT INTO todos (id, title) VALUES ($1, $2)")
+        .bind(todo_id)
+        .bind(title)
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (id, todo_id, kind, state) VALUES ($1, $2, 'enrich_todo', 'queued')",
+    )
+    .bind(job.job_id)
+    .bind(todo_id)
+    .execute(db)
+    .await
+    .unwrap();
+    job
+}
+
+async fn database() -> TestApp {
+    // Only the database is used; the web process is started but idle.
+    TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_its_failed_records() {
+    let app = database().await;
+    let good = todo_with_job(&app.db, "call the bank").await;
+    let unknown = JobMessage::new(Job::EnrichTodo {
+        todo_id: Uuid::new_v4(),
+    });
+    let batch = event(vec![
+        record("ok", &good.encode(), 1),
+        record("not-json", "{{{", 1),
+        record("future-version", r#"{"v":9,"kind":"enrich_todo"}"#, 1),
+        record("unknown-job", &unknown.encode(), 2),
+    ]);
+    let response = Worker::new(app.db.clone())
+        .handle_batch(batch)
+        .await
+        .unwrap();
+    let mut failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, vec!["future-version", "not-json", "unknown-job"]);
+
+    let (state, attempts): (String, i32) =
+        sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
+            .bind(good.job_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), attempts), ("done", 1));
+    let tags: Vec<String> = sqlx::query_scalar("SELECT tags FROM todos")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(tags, vec!["calls"]);
+}
+
+#[tokio::test]
+async fn a_redelivered_message_changes_nothing_the_second_time() {
+    let app = database().await;
+    let todo_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO todos (id, title, completed, completed_at, created_at) \
+                 VALUES ($1, 'ship it', true, now(), now() - interval '90 seconds')",
+    )
+    .bind(todo_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let job = JobMessage::new(Job::TodoCompleted { todo_id });
+    sqlx::query(
+        "INSERT INTO jobs (id, todo_id, kind, state) VALUES ($1, $2, 'todo_completed', 'queued')",
+    )
+    .bind(job.job_id)
+    .bind(todo_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let worker = Worker::new(app.db.clone());
+    for receive_count in [1, 2] {
+        let response = worker
+            .handle_batch(event(vec![record("m", &job.encode(), receive_count)]))
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let (count, total): (i64, f64) =
+        sqlx::query_as("SELECT completed_count, total_seconds FROM completion_stats")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(count, 1, "counted once despite two deliveries");
+    assert!((89.0..120.0).contains(&total), "{total}");
+}
+
+#[tokio::test]
+async fn a_record_without_a_message_id_fails_the_whole_invocation() {
+    let app = database().await;
+    let mut r = record("x", "{}", 1);
+    r.message_id = None;
+    assert!(
+        Worker::new(app.db.clone())
+            .handle_batch(event(vec![r]))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_job_for_a_deleted_todo_completes_without_effect() {
+    let app = database().await;
+    let job = todo_with_job(&app.db, "gone soon").await;
+    sqlx::query("DELETE FROM todos")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = Worker::new(app.db.clone())
+        .handle_batch(event(vec![record("m", &job.encode(), 1)]))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+        .bind(job.job_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(state, "done");
+}
