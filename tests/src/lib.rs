@@ -5,7 +5,7 @@
 
 pub mod app;
 pub mod lambda;
-pub mod otlp;
+pub use trace_console::receiver as otlp;
 pub mod poll;
 pub mod services;
 

@@ -46,6 +46,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let _ = JAEGER_UI_URL.set(config.jaeger_ui_url.clone());
+        ensure_database(&config.database_url).await?;
         let db = PgPoolOptions::new()
             .max_connections(config.database_pool_size)
             .acquire_timeout(Duration::from_secs(3))
@@ -89,6 +90,18 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// Creates the database named in `DATABASE_URL` if the server lacks it, so a fresh
+/// PostgreSQL needs no manual step (in AWS the template creates it).
+async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    use sqlx::migrate::MigrateDatabase;
+    let context = || format!("checking DATABASE_URL ({})", redact(url));
+    if !sqlx::Postgres::database_exists(url).await.with_context(context)? {
+        tracing::info!("creating the database named in DATABASE_URL");
+        sqlx::Postgres::create_database(url).await.with_context(context)?;
+    }
+    Ok(())
 }
 
 /// The binary's whole life: telemetry, config, serve, flush on the way out.

@@ -1,5 +1,6 @@
-//! An in-process OTLP/HTTP receiver (protobuf), standing in for Jaeger's collector so
-//! tests can assert the shape of the traces the services really export.
+//! An OTLP/HTTP receiver (protobuf on `/v1/traces`), standing in for Jaeger's collector:
+//! the tests assert the shape of the traces the services really export, and the
+//! `trace-console` binary prints them.
 
 use std::{
     collections::HashMap,
@@ -31,6 +32,8 @@ pub struct Span {
     pub events: Vec<String>,
     /// (trace id, span id) of each link.
     pub links: Vec<(String, String)>,
+    pub start_unix_nanos: u64,
+    pub end_unix_nanos: u64,
 }
 
 impl Span {
@@ -45,6 +48,10 @@ impl Span {
     pub fn is_error(&self) -> bool {
         self.status_code == 2
     }
+
+    pub fn duration_ms(&self) -> f64 {
+        self.end_unix_nanos.saturating_sub(self.start_unix_nanos) as f64 / 1e6
+    }
 }
 
 #[derive(Clone, Default)]
@@ -56,11 +63,16 @@ pub struct Receiver {
 impl Receiver {
     /// Starts listening on a random loopback port.
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0".parse().expect("address"))
             .await
-            .expect("bind OTLP receiver");
+            .expect("bind OTLP receiver")
+    }
+
+    /// Starts listening on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         let receiver = Receiver {
-            addr: Some(listener.local_addr().expect("receiver address")),
+            addr: Some(listener.local_addr()?),
             ..Default::default()
         };
         let app = Router::new()
@@ -69,7 +81,7 @@ impl Receiver {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        receiver
+        Ok(receiver)
     }
 
     /// Base URL for `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -119,6 +131,8 @@ async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (Sta
                         .into_iter()
                         .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
                         .collect(),
+                    start_unix_nanos: s.start_time_unix_nano,
+                    end_unix_nanos: s.end_time_unix_nano,
                 });
             }
         }

@@ -1,0 +1,74 @@
+# Shared by scripts/dev, scripts/test and .ci/run: defaults for the one set of
+# variables (the same names docker-compose.yml and infra/ use), and the local venv.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+
+: "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/traced_todo}"
+: "${AWS_REGION:=us-east-1}"
+: "${AWS_ACCESS_KEY_ID:=test}"          # moto / ElasticMQ accept any credentials
+: "${AWS_SECRET_ACCESS_KEY:=test}"
+: "${AWS_ENDPOINT_URL_SQS:=http://localhost:9324}"
+: "${JOBS_QUEUE_URL:=http://localhost:9324/123456789012/jobs}"
+: "${JOBS_DLQ_URL:=http://localhost:9324/123456789012/jobs-dlq}"
+: "${JAEGER_UI_URL:=http://localhost:16686}"
+: "${PORT:=3000}"
+: "${ESM_FUNCTION_URL:=http://127.0.0.1:9000/2015-03-31/functions/worker/invocations}"
+: "${ESM_BATCH_SIZE:=10}"
+: "${ESM_BATCH_WINDOW_MS:=0}"
+: "${CARGO_TARGET_DIR:=$ROOT/target}"
+export DATABASE_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL_SQS \
+  JOBS_QUEUE_URL JOBS_DLQ_URL JAEGER_UI_URL PORT ESM_FUNCTION_URL ESM_BATCH_SIZE \
+  ESM_BATCH_WINDOW_MS CARGO_TARGET_DIR
+
+log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
+
+# The Python tools (moto's SQS server, cargo-lambda, boto3) live in .venv.
+ensure_venv() {
+  if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/cargo-lambda" ] || [ "${1:-}" = "--force" ]; then
+    log "installing moto[server] and cargo-lambda into .venv (once)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+  fi
+}
+
+# true when something accepts TCP connections on host:port
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for_port() { # host port name [seconds]
+  local deadline=$((SECONDS + ${4:-30}))
+  until port_open "$1" "$2"; do
+    if [ $SECONDS -ge $deadline ]; then log "$3 did not open $1:$2"; return 1; fi
+    sleep 0.2
+  done
+}
+
+# host and port of a URL like http://host:port/…
+url_host() { local h="${1#*://}"; h="${h%%/*}"; h="${h##*@}"; echo "${h%%:*}"; }
+url_port() { local h="${1#*://}"; h="${h%%/*}"; h="${h##*@}"; [[ "$h" == *:* ]] && echo "${h##*:}" || echo "$2"; }
+
+# Starts moto's SQS server at AWS_ENDPOINT_URL_SQS unless one already answers there.
+ensure_sqs() {
+  local host port
+  host=$(url_host "$AWS_ENDPOINT_URL_SQS"); port=$(url_port "$AWS_ENDPOINT_URL_SQS" 80)
+  if port_open "$host" "$port"; then
+    log "SQS API already answering at $AWS_ENDPOINT_URL_SQS"
+    return
+  fi
+  log "starting moto SQS server on $host:$port"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"${MOTO_LOG:-/dev/null}" 2>&1 &
+  MOTO_PID=$!
+  wait_for_port 127.0.0.1 "$port" "moto_server"
+}
+
+# Fails early, with the fix, when PostgreSQL is not there.
+check_postgres() {
+  local host port
+  host=$(url_host "$DATABASE_URL"); port=$(url_port "$DATABASE_URL" 5432)
+  if ! port_open "$host" "$port"; then
+    log "no PostgreSQL at $host:$port (DATABASE_URL=$DATABASE_URL)."
+    log "start one (e.g. 'pg_ctlcluster 15 main start', or 'docker compose up -d postgres') or set DATABASE_URL."
+    exit 1
+  fi
+}

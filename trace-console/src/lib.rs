@@ -1,0 +1,5 @@
+//! Receive OTLP/HTTP traces and show them as trees: what Jaeger does for the demo,
+//! small enough to run anywhere (no Docker) and to embed in tests.
+
+pub mod receiver;
+pub mod tree;
