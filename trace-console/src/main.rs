@@ -20,7 +20,9 @@ async fn main() -> std::process::ExitCode {
         .map(Duration::from_millis)
         .unwrap_or(Duration::from_millis(1500));
     let Ok(addr) = addr.parse() else {
-        eprintln!("trace-console: TRACE_CONSOLE_ADDR={addr:?} is not an address like 127.0.0.1:4318");
+        eprintln!(
+            "trace-console: TRACE_CONSOLE_ADDR={addr:?} is not an address like 127.0.0.1:4318"
+        );
         return std::process::ExitCode::FAILURE;
     };
     let receiver = match Receiver::start_on(addr).await {
@@ -54,9 +56,17 @@ async fn main() -> std::process::ExitCode {
             .collect();
         for trace_id in ready {
             last_change.remove(&trace_id);
-            let trace: Vec<_> = spans.iter().filter(|s| s.trace_id == trace_id).cloned().collect();
+            let trace: Vec<_> = spans
+                .iter()
+                .filter(|s| s.trace_id == trace_id)
+                .cloned()
+                .collect();
             let before = printed.insert(trace_id.clone(), trace.len());
-            let note = if before.is_some() { " (more spans arrived)" } else { "" };
+            let note = if before.is_some() {
+                " (more spans arrived)"
+            } else {
+                ""
+            };
             println!("{}{note}", tree::render(&trace).trim_end());
         }
     }

@@ -14,7 +14,10 @@ pub fn render(spans: &[Span]) -> String {
     let mut roots = Vec::new();
     for span in spans {
         if ids.contains_key(span.parent_span_id.as_str()) {
-            children.entry(span.parent_span_id.as_str()).or_default().push(span);
+            children
+                .entry(span.parent_span_id.as_str())
+                .or_default()
+                .push(span);
         } else {
             roots.push(span);
         }
@@ -23,9 +26,13 @@ pub fn render(spans: &[Span]) -> String {
     for list in children.values_mut() {
         list.sort_by_key(|s| s.start_unix_nanos);
     }
-    let services: std::collections::BTreeSet<&str> = spans.iter().map(|s| s.service.as_str()).collect();
+    let services: std::collections::BTreeSet<&str> =
+        spans.iter().map(|s| s.service.as_str()).collect();
     let mut out = String::new();
-    let trace_id = spans.first().map(|s| s.trace_id.as_str()).unwrap_or_default();
+    let trace_id = spans
+        .first()
+        .map(|s| s.trace_id.as_str())
+        .unwrap_or_default();
     let _ = writeln!(
         out,
         "trace {trace_id}: {} spans, {}",
@@ -50,7 +57,10 @@ fn line(out: &mut String, span: &Span, children: &HashMap<&str, Vec<&Span>>, dep
     let detail = span
         .attr_str("db.query.text")
         .map(|q| format!("  {}", truncate(q, 70)))
-        .or_else(|| span.attr("http.response.status_code").map(|c| format!("  → {c}")))
+        .or_else(|| {
+            span.attr("http.response.status_code")
+                .map(|c| format!("  → {c}"))
+        })
         .unwrap_or_default();
     let _ = writeln!(
         out,

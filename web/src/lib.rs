@@ -97,9 +97,14 @@ impl Application {
 async fn ensure_database(url: &str) -> anyhow::Result<()> {
     use sqlx::migrate::MigrateDatabase;
     let context = || format!("checking DATABASE_URL ({})", redact(url));
-    if !sqlx::Postgres::database_exists(url).await.with_context(context)? {
+    if !sqlx::Postgres::database_exists(url)
+        .await
+        .with_context(context)?
+    {
         tracing::info!("creating the database named in DATABASE_URL");
-        sqlx::Postgres::create_database(url).await.with_context(context)?;
+        sqlx::Postgres::create_database(url)
+            .await
+            .with_context(context)?;
     }
     Ok(())
 }
