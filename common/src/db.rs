@@ -10,6 +10,8 @@ use opentelemetry::{KeyValue, trace::Status};
 use tracing::{Instrument, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::faults::{self, Fault};
+
 /// A CLIENT span named `{operation} {collection}` (e.g. `INSERT todos`), or just
 /// `{operation}` when the statement has no collection (`BEGIN`, `SELECT 1`).
 pub fn query_span(operation: &'static str, collection: &'static str, sql: &'static str) -> Span {
@@ -30,9 +32,34 @@ pub fn query_span(operation: &'static str, collection: &'static str, sql: &'stat
     )
 }
 
-/// Runs `fut` inside `span`; an error sets the span's status and `error.type` and adds
-/// an `exception` event, so a failed query explains itself in the trace.
-pub async fn traced<T, E, F>(span: Span, fut: F) -> Result<T, E>
+/// Runs a query inside `span`, applying the `db_unavailable` and `slow_db` faults; an
+/// error sets the span's status and `error.type` and adds an `exception` event, so a
+/// failed query explains itself in the trace.
+pub async fn traced<T, F>(span: Span, fut: F) -> Result<T, sqlx::Error>
+where
+    F: Future<Output = Result<T, sqlx::Error>>,
+{
+    if let Some(fault) = faults::active(Fault::DbUnavailable) {
+        fault.mark(&span);
+        record_error(
+            &span,
+            "db_unavailable",
+            &"connection refused: database unavailable (fault injected)",
+        );
+        // What sqlx reports when no connection can be had: callers treat it as an outage.
+        return Err(sqlx::Error::PoolTimedOut);
+    }
+    if let Some(fault) = faults::active(Fault::SlowDb) {
+        fault.mark(&span);
+        let latency = std::time::Duration::from_millis(fault.param("latency_ms"));
+        tokio::time::sleep(latency).instrument(span.clone()).await;
+    }
+    traced_raw(span, fut).await
+}
+
+/// [`traced`] without fault injection: for the fault settings themselves (switching
+/// `db_unavailable` off must still work) and for infrastructure queries.
+pub async fn traced_raw<T, E, F>(span: Span, fut: F) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,
     E: std::fmt::Display,

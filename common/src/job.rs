@@ -31,6 +31,8 @@ pub enum Job {
     EnrichTodo { todo_id: Uuid },
     /// A to-do was completed: record completion statistics.
     TodoCompleted { todo_id: Uuid },
+    /// The magic word `meow`: an extra message that does nothing but show up in traces.
+    Meow,
 }
 
 impl Job {
@@ -39,12 +41,24 @@ impl Job {
         match self {
             Job::EnrichTodo { .. } => "enrich_todo",
             Job::TodoCompleted { .. } => "todo_completed",
+            Job::Meow => "meow",
         }
     }
 
-    pub fn todo_id(&self) -> Uuid {
+    pub fn todo_id(&self) -> Option<Uuid> {
         match self {
-            Job::EnrichTodo { todo_id } | Job::TodoCompleted { todo_id } => *todo_id,
+            Job::EnrichTodo { todo_id } | Job::TodoCompleted { todo_id } => Some(*todo_id),
+            Job::Meow => None,
+        }
+    }
+
+    /// The job as stored in the jobs table (kind + to-do), e.g. for the outbox relay.
+    pub fn from_parts(kind: &str, todo_id: Option<Uuid>) -> Option<Job> {
+        match (kind, todo_id) {
+            ("enrich_todo", Some(todo_id)) => Some(Job::EnrichTodo { todo_id }),
+            ("todo_completed", Some(todo_id)) => Some(Job::TodoCompleted { todo_id }),
+            ("meow", _) => Some(Job::Meow),
+            _ => None,
         }
     }
 }
@@ -123,6 +137,16 @@ mod tests {
             todo_id: Uuid::new_v4(),
         });
         assert_eq!(JobMessage::decode(&msg.encode()), Ok(msg));
+    }
+
+    #[test]
+    fn stored_parts_rebuild_the_job() {
+        let id = Uuid::new_v4();
+        for job in [Job::EnrichTodo { todo_id: id }, Job::TodoCompleted { todo_id: id }, Job::Meow] {
+            assert_eq!(Job::from_parts(job.kind(), job.todo_id()), Some(job));
+        }
+        assert_eq!(Job::from_parts("enrich_todo", None), None);
+        assert_eq!(Job::from_parts("nope", Some(id)), None);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! * [`propagation`]: W3C trace context in and out of SQS message attributes.
 //! * [`job`]: the versioned JSON body of a job message.
 //! * [`db`]: OpenTelemetry DB client spans around queries (sqlx emits none).
+//! * [`faults`]: the fault catalogue and the registry web and worker read it from.
 //! * [`config`]: reading environment variables with clear errors.
 
 pub mod config;
 pub mod db;
+pub mod faults;
 pub mod job;
 pub mod messaging;
 pub mod propagation;

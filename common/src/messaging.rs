@@ -4,6 +4,10 @@ use tracing::{Span, field::Empty};
 
 pub const SYSTEM: &str = "aws_sqs";
 
+/// Message attribute with the job id, so even a body the worker cannot read can be
+/// matched to its job row (e.g. to show it dead-lettered).
+pub const JOB_ID_ATTRIBUTE: &str = "job_id";
+
 /// The queue name is the last path segment of its URL.
 pub fn queue_name(queue_url: &str) -> &str {
     queue_url

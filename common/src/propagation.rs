@@ -40,6 +40,37 @@ pub fn inject_fields(cx: &Context) -> HashMap<String, String> {
     carrier.0
 }
 
+/// `cx` with the current fault scope (if any) added to its baggage, so a fault scoped
+/// to one session follows that session's jobs into the worker.
+pub fn with_fault_scope(cx: Context) -> Context {
+    use opentelemetry::{KeyValue, baggage::BaggageExt};
+    let Some(scope) = crate::faults::current_scope() else {
+        return cx;
+    };
+    let mut entries: Vec<KeyValue> = cx
+        .baggage()
+        .iter()
+        .filter(|(k, _)| k.as_str() != crate::faults::SCOPE_BAGGAGE_KEY)
+        .map(|(k, (v, _))| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    entries.push(KeyValue::new(crate::faults::SCOPE_BAGGAGE_KEY, scope));
+    cx.with_baggage(entries)
+}
+
+/// The fault scope carried in `cx`'s baggage.
+pub fn fault_scope(cx: &Context) -> Option<String> {
+    use opentelemetry::baggage::BaggageExt;
+    cx.baggage()
+        .get(crate::faults::SCOPE_BAGGAGE_KEY)
+        .map(|v| v.as_str().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Rebuilds a context from stored `traceparent` / `baggage` fields (the outbox).
+pub fn extract_fields(fields: &HashMap<String, String>) -> Context {
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(fields))
+}
+
 /// The propagation fields for `cx` as SQS message attributes, never more than
 /// `MAX_ATTRIBUTES - reserved` of them so callers keep room for their own.
 pub fn inject_sqs_attributes(

@@ -11,13 +11,17 @@
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`,
 //! `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT`. `RUST_LOG` filters what is recorded.
 
-use std::io::IsTerminal;
+use std::{
+    io::IsTerminal,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::TracerProvider as _};
 use opentelemetry_sdk::{
     Resource,
     propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::SdkTracerProvider,
+    error::OTelSdkResult,
+    trace::{SdkTracerProvider, SpanData, SpanProcessor},
 };
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -54,7 +58,8 @@ impl Telemetry {
                 .with_http()
                 .build()
                 .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
-            provider = provider.with_batch_exporter(exporter);
+            let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
+            provider = provider.with_span_processor(Gate(batch));
         }
         let provider = provider.build();
         global::set_tracer_provider(provider.clone());
@@ -112,6 +117,46 @@ impl Telemetry {
     /// Exports everything buffered so far; errors are logged, never fatal.
     pub fn flush(&self) {
         flush(&self.provider);
+    }
+}
+
+static DISCARDING: AtomicBool = AtomicBool::new(false);
+
+/// While on, ended spans are dropped instead of exported: how the `lost_spans` fault
+/// makes a locally running function lose its spans the way a frozen Lambda does.
+pub fn discard_spans(on: bool) {
+    DISCARDING.store(on, Ordering::SeqCst);
+}
+
+pub fn discarding_spans() -> bool {
+    DISCARDING.load(Ordering::SeqCst)
+}
+
+/// The batch processor behind the [`discard_spans`] switch.
+#[derive(Debug)]
+struct Gate<P>(P);
+
+impl<P: SpanProcessor> SpanProcessor for Gate<P> {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if !discarding_spans() {
+            self.0.on_end(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
     }
 }
 

@@ -1,6 +1,13 @@
 //! Web configuration, from environment variables (defaults match `scripts/dev`).
 
-use common::config::{self, ConfigError};
+use std::time::Duration;
+
+use common::{
+    config::{self, ConfigError},
+    faults::Setting,
+};
+
+use crate::relay::RelayConfig;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/traced_todo";
 pub const DEFAULT_JOBS_QUEUE_URL: &str = "http://localhost:9324/123456789012/jobs";
@@ -18,6 +25,16 @@ pub struct Config {
     pub jobs_queue_url: String,
     /// `JAEGER_UI_URL`: base of the "open trace" links.
     pub jaeger_ui_url: String,
+    /// `FAULTS_ENABLED` (true): serve the fault panel and API. Off in the AWS template.
+    pub faults_enabled: bool,
+    /// `FAULTS`: faults switched on at start-up, e.g. `slow_db:latency_ms=300,web_error@0.25`.
+    pub faults: Vec<Setting>,
+    /// `FAULTS_TTL_MS` (1000): how stale a process's view of the switches may be.
+    pub faults_ttl: Duration,
+    /// `FAULTS_SEED`: makes probabilistic faults repeatable.
+    pub faults_seed: Option<u64>,
+    /// `RELAY_INTERVAL_MS` (1000), `RELAY_GRACE_MS` (2000)
+    pub relay: RelayConfig,
 }
 
 impl Config {
@@ -30,6 +47,24 @@ impl Config {
             jaeger_ui_url: config::http_url_or("JAEGER_UI_URL", DEFAULT_JAEGER_UI_URL)?
                 .trim_end_matches('/')
                 .to_owned(),
+            faults_enabled: config::parse_or("FAULTS_ENABLED", true)?,
+            faults: match config::var("FAULTS") {
+                None => Vec::new(),
+                Some(spec) => common::faults::parse_env(&spec).map_err(|reason| ConfigError::Invalid {
+                    name: "FAULTS",
+                    value: spec,
+                    reason,
+                })?,
+            },
+            faults_ttl: Duration::from_millis(config::parse_or("FAULTS_TTL_MS", 1000)?),
+            faults_seed: match config::var("FAULTS_SEED") {
+                None => None,
+                Some(_) => Some(config::parse_or("FAULTS_SEED", 0)?),
+            },
+            relay: RelayConfig {
+                interval: Duration::from_millis(config::parse_or("RELAY_INTERVAL_MS", 1000)?.max(10)),
+                grace: Duration::from_millis(config::parse_or("RELAY_GRACE_MS", 2000)?),
+            },
         })
     }
 }

@@ -13,6 +13,8 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
     #[error("request body over the {} byte limit", crate::MAX_BODY_BYTES)]
     TooLarge,
     #[error("database error: {0}")]
@@ -25,6 +27,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -34,7 +37,7 @@ impl AppError {
     fn public_message(&self) -> String {
         match self {
             AppError::NotFound(what) => format!("That {what} does not exist (any more)."),
-            AppError::BadRequest(why) => why.clone(),
+            AppError::BadRequest(why) | AppError::Invalid(why) => why.clone(),
             AppError::TooLarge => format!(
                 "That form is larger than the {} KiB this app accepts.",
                 crate::MAX_BODY_BYTES / 1024

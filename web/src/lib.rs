@@ -4,7 +4,9 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http_span;
+pub mod inject;
 pub mod queue;
+pub mod relay;
 pub mod routes;
 pub mod state;
 pub mod validate;
@@ -28,9 +30,21 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Set once at start-up: error pages link to Jaeger without needing the app state.
 pub(crate) static JAEGER_UI_URL: OnceLock<String> = OnceLock::new();
+static FAULTS_PANEL: OnceLock<bool> = OnceLock::new();
+
+/// Whether the fault panel is served (templates hide its link otherwise).
+pub fn faults_panel_enabled() -> bool {
+    FAULTS_PANEL.get().copied().unwrap_or(false)
+}
 
 pub fn router(state: AppState) -> Router {
-    routes::router()
+    let _ = FAULTS_PANEL.set(state.config.faults_enabled);
+    let mut routes = routes::router();
+    if state.config.faults_enabled {
+        routes = routes.merge(routes::faults::router());
+    }
+    routes
+        .layer(axum::middleware::from_fn(inject::faults))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Route-level layer: runs after routing, so the span can use the route template.
         .layer(http_span::layer())
@@ -41,6 +55,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    state: AppState,
 }
 
 impl Application {
@@ -62,6 +77,17 @@ impl Application {
             .run(&db)
             .await
             .context("running database migrations")?;
+        common::faults::install(
+            common::faults::store::loader(db.clone()),
+            config.faults_ttl,
+            config.faults_seed,
+        );
+        for setting in &config.faults {
+            common::faults::store::upsert(&db, setting)
+                .await
+                .with_context(|| format!("applying FAULTS ({})", setting.name))?;
+            tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
+        }
         let queue = JobQueue::new(queue::sqs_client().await, config.jobs_queue_url.clone());
         let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
             .await
@@ -73,7 +99,8 @@ impl Application {
         };
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state.clone()),
+            state,
         })
     }
 
@@ -81,14 +108,22 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves (and relays pending jobs) until `shutdown` resolves, then finishes
+    /// in-flight requests.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let relay = tokio::spawn(relay::run(
+            self.state.db.clone(),
+            self.state.queue.clone(),
+            self.state.config.relay,
+        ));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        relay.abort();
+        served
     }
 }
 

@@ -1,11 +1,20 @@
-//! The jobs queue: SendMessage with a PRODUCER span and the trace context injected.
+//! The jobs queue: SendMessage in a PRODUCER span with the trace context (and the
+//! session's fault scope, as baggage) injected into message attributes.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use aws_config::{BehaviorVersion, meta::region::RegionProviderChain, timeout::TimeoutConfig};
-use aws_sdk_sqs::{Client, types::QueueAttributeName};
-use common::{db::record_error, job::JobMessage, messaging, propagation};
-use tracing::Instrument;
+use aws_sdk_sqs::{
+    Client,
+    types::{MessageAttributeValue, QueueAttributeName},
+};
+use common::{
+    db::record_error,
+    faults::{self, Fault},
+    job::JobMessage,
+    messaging, propagation,
+};
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,17 +69,51 @@ impl JobQueue {
         Self { client, url, name }
     }
 
-    /// Sends one job; returns the SQS message id.
+    /// Sends one job in a PRODUCER span under the current span; returns the SQS
+    /// message id.
     pub async fn send(&self, message: &JobMessage) -> Result<String, QueueError> {
         let span = messaging::send_span(&self.name);
+        self.deliver(span, message).await
+    }
+
+    async fn deliver(&self, span: Span, message: &JobMessage) -> Result<String, QueueError> {
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
-        let attributes = propagation::inject_sqs_attributes(&span.context(), 0);
+        if let Some(fault) = faults::active(Fault::QueueUnavailable) {
+            fault.mark(&span);
+            let e = QueueError {
+                operation: "SendMessage",
+                message: "connection refused: queue unavailable (fault injected)".into(),
+            };
+            record_error(&span, "queue_unavailable", &e);
+            return Err(e);
+        }
+        let mut attributes = match faults::active(Fault::BrokenPropagation) {
+            Some(fault) => {
+                fault.mark(&span);
+                HashMap::new()
+            }
+            None => propagation::inject_sqs_attributes(&propagation::with_fault_scope(span.context()), 1),
+        };
+        if let Ok(id) = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(message.job_id.to_string())
+            .build()
+        {
+            attributes.insert(messaging::JOB_ID_ATTRIBUTE.to_owned(), id);
+        }
+        let body = match faults::active(Fault::PoisonMessage) {
+            Some(fault) => {
+                fault.mark(&span);
+                poison(message)
+            }
+            None => message.encode(),
+        };
         let result = self
             .client
             .send_message()
             .queue_url(&self.url)
-            .message_body(message.encode())
+            .message_body(body)
             .set_message_attributes(Some(attributes))
             .send()
             .instrument(span.clone())
@@ -91,6 +134,12 @@ impl JobQueue {
 
     /// Readiness: can we reach the queue?
     pub async fn ping(&self) -> Result<(), QueueError> {
+        if faults::active(Fault::QueueUnavailable).is_some() {
+            return Err(QueueError {
+                operation: "GetQueueAttributes",
+                message: "queue unavailable (fault injected)".into(),
+            });
+        }
         self.client
             .get_queue_attributes()
             .queue_url(&self.url)
@@ -100,4 +149,13 @@ impl JobQueue {
             .map(|_| ())
             .map_err(|e| QueueError::new("GetQueueAttributes", e))
     }
+}
+
+/// What a producer bug might send: the right envelope with a field the worker can
+/// never read (`todo_id` is not a UUID), so every attempt fails and redrive takes it
+/// to the DLQ.
+fn poison(message: &JobMessage) -> String {
+    let mut value = serde_json::to_value(message).unwrap_or_default();
+    value["todo_id"] = serde_json::Value::from("\u{1F480} not-a-uuid");
+    value.to_string()
 }

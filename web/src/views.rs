@@ -3,7 +3,10 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::db::todos::{CompletionStats, TodoRow};
+use crate::{
+    db::todos::{CompletionStats, TodoRow},
+    routes::faults::FaultView,
+};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "index.html")]
@@ -14,6 +17,34 @@ pub struct IndexPage {
     pub new_title: String,
     pub error: Option<String>,
     pub jaeger_ui_url: String,
+    /// The magic word `cat`: show buttons that answer with various statuses.
+    pub cat: bool,
+    /// Which faults are on, for the banner.
+    pub faults_on: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "faults.html")]
+pub struct FaultsPage {
+    pub faults: Vec<FaultView>,
+    /// This browser's scope cookie, if it has one.
+    pub my_scope: Option<String>,
+    pub jaeger_ui_url: String,
+}
+
+impl FaultView {
+    /// `(key, value)` of each parameter, for the form.
+    pub fn params(&self) -> Vec<(String, String)> {
+        self.setting
+            .params
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn scoped_to_me(&self, my_scope: &Option<String>) -> bool {
+        self.setting.scope.is_some() && self.setting.scope == *my_scope
+    }
 }
 
 impl IndexPage {

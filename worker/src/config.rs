@@ -19,6 +19,13 @@ pub struct Config {
     pub database_url: String,
     /// `DATABASE_POOL_SIZE` (2: one invocation at a time per Lambda instance)
     pub database_pool_size: u32,
+    /// `MAX_RECEIVE_COUNT` (3): the queue's redrive `maxReceiveCount`; a record failing
+    /// on that attempt is about to be dead-lettered, and its job is marked `dead`.
+    pub max_receive_count: i32,
+    /// `FAULTS_TTL_MS` (1000)
+    pub faults_ttl: std::time::Duration,
+    /// `FAULTS_SEED`
+    pub faults_seed: Option<u64>,
 }
 
 impl Config {
@@ -26,6 +33,12 @@ impl Config {
         Ok(Self {
             database_url: config::var_or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_pool_size: config::parse_or("DATABASE_POOL_SIZE", 2)?,
+            max_receive_count: config::parse_or("MAX_RECEIVE_COUNT", 3)?,
+            faults_ttl: std::time::Duration::from_millis(config::parse_or("FAULTS_TTL_MS", 1000)?),
+            faults_seed: match config::var("FAULTS_SEED") {
+                None => None,
+                Some(_) => Some(config::parse_or("FAULTS_SEED", 0)?),
+            },
         })
     }
 }

@@ -12,6 +12,8 @@ pub enum RecordError {
     UnknownJob(Uuid),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("processing failed (fault injected: {0})")]
+    Injected(&'static str),
 }
 
 impl RecordError {
@@ -21,6 +23,7 @@ impl RecordError {
             RecordError::Decode(e) => e.error_type(),
             RecordError::UnknownJob(_) => "unknown_job",
             RecordError::Database(_) => "db_error",
+            RecordError::Injected(name) => name,
         }
     }
 }

@@ -13,12 +13,18 @@ pub mod jobs;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use common::{db::record_error, job::JobMessage, messaging, propagation};
+use common::{
+    db::record_error,
+    faults::{self, Fault},
+    job::JobMessage,
+    messaging, propagation, telemetry,
+};
 use lambda_runtime::LambdaEvent;
 use opentelemetry::trace::TraceContextExt;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
 
 use crate::{config::Config, error::RecordError, jobs::Outcome};
 
@@ -32,14 +38,19 @@ pub async fn run_function() -> anyhow::Result<()> {
     };
     // lambda_runtime panics on a missing runtime variable; say what to do instead.
     config::check_lambda_environment()?;
-    let telemetry = common::telemetry::Telemetry::init("todo-worker")?;
+    let telemetry = telemetry::Telemetry::init("todo-worker")?;
     let worker = Worker::from_env()?;
     let provider = telemetry.provider();
     let handler = service_fn(|event| worker.handle_batch(event));
     Runtime::new(handler)
         .layer(
-            OpenTelemetryLayer::new(move || common::telemetry::flush(&provider))
-                .with_trigger(OpenTelemetryFaasTrigger::PubSub),
+            OpenTelemetryLayer::new(move || {
+                // The `lost_spans` fault: the classic bug of not flushing here.
+                if !telemetry::discarding_spans() {
+                    telemetry::flush(&provider);
+                }
+            })
+            .with_trigger(OpenTelemetryFaasTrigger::PubSub),
         )
         .run()
         .await
@@ -51,6 +62,7 @@ pub async fn run_function() -> anyhow::Result<()> {
 #[derive(Clone)]
 pub struct Worker {
     db: PgPool,
+    max_receive_count: i32,
 }
 
 impl Worker {
@@ -63,11 +75,22 @@ impl Worker {
             .acquire_timeout(Duration::from_secs(3))
             .connect_lazy(&config.database_url)
             .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid connection string: {e}"))?;
-        Ok(Self::new(db))
+        faults::install(
+            faults::store::loader(db.clone()),
+            config.faults_ttl,
+            config.faults_seed,
+        );
+        Ok(Self {
+            db,
+            max_receive_count: config.max_receive_count,
+        })
     }
 
     pub fn new(db: PgPool) -> Self {
-        Self { db }
+        Self {
+            db,
+            max_receive_count: 3,
+        }
     }
 
     /// One invocation: every record is processed; the failed ones are reported.
@@ -75,6 +98,16 @@ impl Worker {
         &self,
         event: LambdaEvent<SqsEvent>,
     ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        faults::refresh_if_stale().await;
+        // Decided per invocation: a frozen Lambda loses all of an invocation's spans.
+        match faults::active(Fault::LostSpans) {
+            Some(fault) => {
+                fault.mark(&tracing::Span::current());
+                tracing::warn!("lost_spans: this invocation's spans will not be exported");
+                telemetry::discard_spans(true);
+            }
+            None => telemetry::discard_spans(false),
+        }
         let records = event.payload.records;
         let batch_size = records.len();
         let mut response = SqsBatchResponse::default();
@@ -108,21 +141,25 @@ impl Worker {
             .unwrap_or("unknown");
         let span = messaging::process_span(queue, message_id, batch_size, attempt as u64);
         let parent = propagation::extract_sqs_record(&record.message_attributes);
+        let scope = propagation::fault_scope(&parent);
         let producer = parent.span().span_context().clone();
         if producer.is_valid() {
             // Parent: one click is one trace in Jaeger. Link: what the FaaS conventions ask.
             let _ = span.set_parent(parent);
             span.add_link(producer);
         }
-        let result = self
-            .process(record, attempt, &span)
+        let result = faults::with_scope(scope, self.process(record, attempt, &span))
             .instrument(span.clone())
             .await;
         match &result {
             Ok(outcome) => {
+                span.set_attribute("job.outcome", outcome.as_str());
                 tracing::info!(parent: &span, outcome = outcome.as_str(), "record processed");
             }
-            Err(e) => record_error(&span, e.error_type(), e),
+            Err(e) => {
+                record_error(&span, e.error_type(), e);
+                self.record_failure(record, attempt, e).await;
+            }
         }
         result
     }
@@ -136,14 +173,41 @@ impl Worker {
         let message = JobMessage::decode(record.body.as_deref().unwrap_or_default())?;
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
-        let result = jobs::run(&self.db, &message, attempt).await;
-        if let Err(e) = &result
-            && let Err(db) =
-                jobs::store::mark_failed(&self.db, message.job_id, attempt, &e.to_string()).await
-        {
+        if let Some(fault) = faults::active(Fault::WorkerError) {
+            let fail_first = fault.param("fail_first_attempts");
+            if fail_first == 0 || i64::from(attempt) <= fail_first as i64 {
+                fault.mark(span);
+                return Err(RecordError::Injected("worker_error"));
+            }
+        }
+        if let Some(fault) = faults::active(Fault::WorkerTimeout) {
+            fault.mark(span);
+            // Outlive the visibility timeout: SQS hands the message to another poller.
+            tokio::time::sleep(Duration::from_millis(fault.param("sleep_ms"))).await;
+        }
+        jobs::run(&self.db, &message, attempt).await
+    }
+
+    /// Best effort: the job row shows the failure (`failed`, or `dead` on the attempt
+    /// after which the queue moves the message to the DLQ).
+    async fn record_failure(&self, record: &SqsMessage, attempt: i32, e: &RecordError) {
+        let job_id = record
+            .body
+            .as_deref()
+            .and_then(|b| JobMessage::decode(b).ok())
+            .map(|m| m.job_id)
+            .or_else(|| {
+                record
+                    .message_attributes
+                    .get(messaging::JOB_ID_ATTRIBUTE)
+                    .and_then(|a| a.string_value.as_deref())
+                    .and_then(|v| Uuid::parse_str(v).ok())
+            });
+        let Some(job_id) = job_id else { return };
+        let last = attempt >= self.max_receive_count;
+        if let Err(db) = jobs::store::mark_failed(&self.db, job_id, attempt, &e.to_string(), last).await {
             tracing::warn!(error = %db, "could not record the failure");
         }
-        result
     }
 }
 

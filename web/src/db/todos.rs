@@ -1,5 +1,8 @@
 use chrono::{DateTime, Utc};
-use common::db::{query_span, traced};
+use common::{
+    db::{query_span, traced},
+    faults::{self, Fault},
+};
 use sqlx::{FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
@@ -37,6 +40,10 @@ macro_rules! list_sql {
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
+    if let Some(fault) = faults::active(Fault::NPlusOne) {
+        fault.mark(&tracing::Span::current());
+        return list_one_by_one(pool).await;
+    }
     const SQL: &str = list_sql!(" ORDER BY t.created_at, t.id");
     let span = query_span("SELECT", "todos", SQL);
     let rows = traced(
@@ -45,6 +52,37 @@ pub async fn list(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
     )
     .await?;
     span.record("db.response.returned_rows", rows.len() as i64);
+    Ok(rows)
+}
+
+/// The `n_plus_one` fault: the to-dos first, then one query per row for its job, the
+/// classic ORM mistake; in the trace, a ladder of `SELECT jobs` spans.
+async fn list_one_by_one(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
+    const TODOS: &str = "SELECT t.id, t.title, t.completed, t.tags, t.priority, t.done_in_seconds, \
+        t.created_at, t.created_trace_id, t.updated_trace_id, NULL::text AS job_kind, \
+        NULL::text AS job_state, NULL::int AS job_attempts, NULL::text AS job_error, \
+        NULL::text AS job_trace_id FROM todos t ORDER BY t.created_at, t.id";
+    let mut rows: Vec<TodoRow> = traced(
+        query_span("SELECT", "todos", TODOS),
+        sqlx::query_as(TODOS).fetch_all(pool),
+    )
+    .await?;
+    const JOB: &str = "SELECT kind, state, attempts, last_error, trace_id FROM jobs \
+        WHERE todo_id = $1 ORDER BY created_at DESC LIMIT 1";
+    for row in &mut rows {
+        let job: Option<(String, String, i32, Option<String>, Option<String>)> = traced(
+            query_span("SELECT", "jobs", JOB),
+            sqlx::query_as(JOB).bind(row.id).fetch_optional(pool),
+        )
+        .await?;
+        if let Some((kind, state, attempts, error, trace_id)) = job {
+            row.job_kind = Some(kind);
+            row.job_state = Some(state);
+            row.job_attempts = Some(attempts);
+            row.job_error = error;
+            row.job_trace_id = trace_id;
+        }
+    }
     Ok(rows)
 }
 

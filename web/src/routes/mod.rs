@@ -1,6 +1,7 @@
 //! Each module has its own `router()`; this joins them.
 
 pub mod assets;
+pub mod faults;
 pub mod health;
 pub mod todos;
 

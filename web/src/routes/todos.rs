@@ -34,6 +34,66 @@ pub fn router() -> Router<AppState> {
         .route("/todos/{id}/delete", post(delete))
         .route("/api/todos", get(api_list))
         .route("/api/todos/{id}", get(api_get))
+        .route("/httpstat/{code}", get(httpstat))
+}
+
+/// Words typed into the to-do box that do something instead of adding a to-do
+/// (from the talk this demo grew out of).
+enum MagicWord {
+    /// `httpstat 418`: answer this request with that status.
+    HttpStat(StatusCode),
+    /// `meow`: send an extra message to the queue.
+    Meow,
+    /// `cat`: show buttons that each fire a request with a different status.
+    Cat,
+}
+
+impl MagicWord {
+    fn parse(title: &str) -> Option<Self> {
+        let lower = title.trim().to_ascii_lowercase();
+        match lower.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["meow"] => Some(MagicWord::Meow),
+            ["cat"] => Some(MagicWord::Cat),
+            ["httpstat", code] => code
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (200..=599).contains(c))
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .map(MagicWord::HttpStat),
+            _ => None,
+        }
+    }
+}
+
+/// Marks the request's span so the trace says a magic word, not a bug, did this.
+fn mark_magic(word: &str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let span = tracing::Span::current();
+    span.set_attribute("fault.name", format!("magic_word_{word}"));
+    span.set_attribute("fault.injected", true);
+    span.add_event(
+        "fault injected",
+        vec![opentelemetry::KeyValue::new("fault.name", format!("magic_word_{word}"))],
+    );
+}
+
+async fn httpstat(Path(code): Path<String>) -> Result<Response> {
+    let status = code
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (200..=599).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(AppError::NotFound("status"))?;
+    Ok(status_page(status))
+}
+
+fn status_page(status: StatusCode) -> Response {
+    mark_magic("httpstat");
+    if status.is_client_error() || status.is_server_error() {
+        crate::error::error_page(status, format!("You asked for {status} (magic word httpstat)."))
+    } else {
+        (status, format!("httpstat: {status}\n")).into_response()
+    }
 }
 
 #[derive(Deserialize)]
@@ -57,6 +117,21 @@ async fn add(
     form: Result<Form<TitleForm>, FormRejection>,
 ) -> Result<Response> {
     let Form(form) = form.map_err(bad_form)?;
+    match MagicWord::parse(&form.title) {
+        Some(MagicWord::HttpStat(status)) => return Ok(status_page(status)),
+        Some(MagicWord::Cat) => {
+            mark_magic("cat");
+            return render(&state, String::new(), None, StatusCode::OK, true).await;
+        }
+        Some(MagicWord::Meow) => {
+            mark_magic("meow");
+            let job = JobMessage::new(Job::Meow);
+            db::jobs::insert(&state.db, &job, &current_trace_id()).await?;
+            enqueue(&state, &job).await;
+            return Ok(Redirect::to("/").into_response());
+        }
+        None => {}
+    }
     let title = match validate::title(&form.title) {
         Ok(title) => title,
         Err(message) => return invalid(&state, form.title, message).await,
@@ -150,7 +225,7 @@ async fn api_get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 async fn enqueue(state: &AppState, job: &JobMessage) {
     match state.queue.send(job).await {
         Ok(message_id) => {
-            if let Err(e) = db::jobs::mark_queued(&state.db, job, &message_id).await {
+            if let Err(e) = db::jobs::mark_queued(&state.db, job.job_id, &message_id).await {
                 tracing::warn!(error = %e, job.id = %job.job_id, "could not mark job queued");
             }
         }
@@ -166,6 +241,16 @@ async fn render_index(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response> {
+    render(state, new_title, error, status, false).await
+}
+
+async fn render(
+    state: &AppState,
+    new_title: String,
+    error: Option<String>,
+    status: StatusCode,
+    cat: bool,
+) -> Result<Response> {
     let (todos, stats) = tokio::try_join!(
         db::todos::list(&state.db),
         db::todos::completion_stats(&state.db)
@@ -176,6 +261,8 @@ async fn render_index(
         new_title,
         error,
         jaeger_ui_url: state.config.jaeger_ui_url.clone(),
+        cat,
+        faults_on: common::faults::enabled_names(),
     };
     Ok((status, page).into_response())
 }

@@ -42,6 +42,10 @@ pub async fn run(db: &PgPool, message: &JobMessage, attempt: i32) -> Result<Outc
     let found = match message.job {
         Job::EnrichTodo { todo_id } => enrich::run(&mut tx, todo_id).await?,
         Job::TodoCompleted { todo_id } => completed::run(&mut tx, todo_id).await?,
+        Job::Meow => {
+            tracing::info!("meow");
+            true
+        }
     };
     store::mark_done(&mut *tx, message.job_id, attempt).await?;
     store::commit(tx).await?;

@@ -34,21 +34,24 @@ pub async fn mark_done(db: impl PgExecutor<'_>, id: Uuid, attempt: i32) -> Resul
     .map(|_| ())
 }
 
-/// Best effort, outside the failed transaction: the UI shows "failed, retrying".
+/// Best effort, outside the failed transaction: the UI shows "failed, retrying", or
+/// `dead` when this was the last attempt before the queue's redrive to the DLQ.
 pub async fn mark_failed(
     db: impl PgExecutor<'_>,
     id: Uuid,
     attempt: i32,
     error: &str,
+    last_attempt: bool,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE jobs SET state = 'failed', attempts = $2, last_error = $3, \
-        updated_at = now() WHERE id = $1 AND state <> 'done'";
+    const SQL: &str = "UPDATE jobs SET state = CASE WHEN $4 THEN 'dead' ELSE 'failed' END, \
+        attempts = $2, last_error = $3, updated_at = now() WHERE id = $1 AND state <> 'done'";
     traced(
         query_span("UPDATE", "jobs", SQL),
         sqlx::query(SQL)
             .bind(id)
             .bind(attempt)
             .bind(error)
+            .bind(last_attempt)
             .execute(db),
     )
     .await

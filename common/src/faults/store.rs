@@ -1,0 +1,85 @@
+//! The fault settings table. These queries skip fault injection (`traced_raw`), or
+//! `db_unavailable` could never be switched off again.
+
+use crate::{
+    db::{query_span, traced_raw},
+    faults::{Fault, Loader, Setting},
+};
+use sqlx::{FromRow, PgPool};
+
+#[derive(FromRow)]
+struct Row {
+    name: String,
+    enabled: bool,
+    probability: f64,
+    params: sqlx::types::Json<serde_json::Value>,
+    scope: Option<String>,
+}
+
+/// Every fault of the catalogue, with its stored setting or "off".
+pub async fn list(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
+    const SQL: &str = "SELECT name, enabled, probability, params, scope FROM faults";
+    let rows: Vec<Row> = traced_raw(
+        query_span("SELECT", "faults", SQL),
+        sqlx::query_as(SQL).fetch_all(pool),
+    )
+    .await?;
+    Ok(Fault::ALL
+        .into_iter()
+        .map(|f| {
+            rows.iter()
+                .find(|r| r.name == f.name())
+                .map(|r| Setting {
+                    name: r.name.clone(),
+                    enabled: r.enabled,
+                    probability: r.probability,
+                    params: r.params.0.clone(),
+                    scope: r.scope.clone(),
+                })
+                .unwrap_or_else(|| Setting::off(f))
+        })
+        .collect())
+}
+
+pub async fn upsert(pool: &PgPool, s: &Setting) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO faults (name, enabled, probability, params, scope) \
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET enabled = $2, \
+        probability = $3, params = $4, scope = $5, updated_at = now()";
+    traced_raw(
+        query_span("INSERT", "faults", SQL),
+        sqlx::query(SQL)
+            .bind(&s.name)
+            .bind(s.enabled)
+            .bind(s.probability)
+            .bind(sqlx::types::Json(&s.params))
+            .bind(&s.scope)
+            .execute(pool),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The loader the registry refreshes from (untraced: it runs at most once per TTL in
+/// every request, and would add a span to each).
+pub fn loader(pool: PgPool) -> Loader {
+    std::sync::Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            const SQL: &str = "SELECT name, enabled, probability, params, scope FROM faults";
+            let rows: Vec<Row> = sqlx::query_as(SQL)
+                .fetch_all(&pool)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .into_iter()
+                .map(|r| Setting {
+                    name: r.name,
+                    enabled: r.enabled,
+                    probability: r.probability,
+                    params: r.params.0,
+                    scope: r.scope,
+                })
+                .collect())
+        })
+    })
+}

@@ -1,0 +1,63 @@
+//! Request-level fault middleware: refreshes the fault snapshot, sets the request's
+//! fault scope (cookie `fault_scope` or baggage `fault.scope`), and injects `web_error`.
+
+use axum::{
+    extract::Request,
+    http::{HeaderMap, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use common::faults::{self, Fault, SCOPE_COOKIE};
+use opentelemetry_http::HeaderExtractor;
+
+use crate::error::error_page;
+
+/// Paths a fault never breaks: the switches themselves, assets and probes.
+fn exempt(path: &str) -> bool {
+    ["/faults", "/api/faults", "/static/", "/healthz", "/readyz"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+pub async fn faults(request: Request, next: Next) -> Response {
+    faults::refresh_if_stale().await;
+    let scope = scope_of(&request);
+    faults::with_scope(scope, async move {
+        if !exempt(request.uri().path())
+            && let Some(fault) = faults::active(Fault::WebError)
+        {
+            let span = tracing::Span::current();
+            fault.mark(&span);
+            let status = u16::try_from(fault.param("status"))
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let message = "Something broke while handling this request (fault web_error is on).";
+            common::db::record_error(&span, "web_error", &message);
+            return error_page(status, message.into());
+        }
+        next.run(request).await
+    })
+    .await
+}
+
+/// The value of cookie `name`, if the request sent one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn scope_of(request: &Request) -> Option<String> {
+    cookie(request.headers(), SCOPE_COOKIE).or_else(|| {
+        let cx = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(request.headers()))
+        });
+        common::propagation::fault_scope(&cx)
+    })
+}
