@@ -142,7 +142,11 @@ mod tests {
     #[test]
     fn stored_parts_rebuild_the_job() {
         let id = Uuid::new_v4();
-        for job in [Job::EnrichTodo { todo_id: id }, Job::TodoCompleted { todo_id: id }, Job::Meow] {
+        for job in [
+            Job::EnrichTodo { todo_id: id },
+            Job::TodoCompleted { todo_id: id },
+            Job::Meow,
+        ] {
             assert_eq!(Job::from_parts(job.kind(), job.todo_id()), Some(job));
         }
         assert_eq!(Job::from_parts("enrich_todo", None), None);

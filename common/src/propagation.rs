@@ -68,7 +68,9 @@ pub fn fault_scope(cx: &Context) -> Option<String> {
 
 /// Rebuilds a context from stored `traceparent` / `baggage` fields (the outbox).
 pub fn extract_fields(fields: &HashMap<String, String>) -> Context {
-    opentelemetry::global::get_text_map_propagator(|p| p.extract(fields))
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract_with_context(&Context::new(), fields)
+    })
 }
 
 /// The propagation fields for `cx` as SQS message attributes, never more than
@@ -114,9 +116,13 @@ impl Extractor for RecordAttributes<'_> {
 }
 
 /// The remote context carried by a record. Missing or malformed attributes give an
-/// empty context (the consumer starts a new trace and keeps going).
+/// empty context (the consumer starts a new trace and keeps going). Extraction starts
+/// from an empty context, not the current one: a record without trace context must
+/// not pass the invocation's span off as its producer.
 pub fn extract_sqs_record(attributes: &HashMap<String, SqsMessageAttribute>) -> Context {
-    opentelemetry::global::get_text_map_propagator(|p| p.extract(&RecordAttributes(attributes)))
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract_with_context(&Context::new(), &RecordAttributes(attributes))
+    })
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use std::{
 use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::TracerProvider as _};
 use opentelemetry_sdk::{
     Resource,
-    propagation::{BaggagePropagator, TraceContextPropagator},
     error::OTelSdkResult,
+    propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{SdkTracerProvider, SpanData, SpanProcessor},
 };
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};

@@ -51,6 +51,8 @@ pub struct Options {
     pub max_receive_count: u32,
     /// Start the worker and the event source mapping.
     pub with_worker: bool,
+    /// Extra environment for every process (e.g. `FAULTS`).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -59,6 +61,7 @@ impl Default for Options {
             visibility_timeout: 30,
             max_receive_count: 3,
             with_worker: true,
+            env: Vec::new(),
         }
     }
 }
@@ -116,7 +119,16 @@ impl TestApp {
                 "RUST_LOG",
                 "info,sqlx=warn,aws_smithy_runtime=warn,aws_config=warn".into(),
             ),
+            // Every request and invocation reads the fault switches afresh (no waiting
+            // out a cache after a switch); the relay retries fast.
+            ("FAULTS_TTL_MS", "0".into()),
+            ("RELAY_INTERVAL_MS", "200".into()),
+            ("RELAY_GRACE_MS", "300".into()),
+            ("MAX_RECEIVE_COUNT", options.max_receive_count.to_string()),
+            ("ESM_CONCURRENCY", "2".into()),
         ]);
+        let mut env = env;
+        env.extend(options.env.iter().cloned());
 
         let mut processes = Vec::new();
         let (web, listening) = Process::start("web", bins.web, &env, &[("PORT", "0".into())]);
@@ -191,6 +203,71 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// GET with a fresh sampled `traceparent`: the web continues it, so the returned
+    /// trace id names this request's trace.
+    pub async fn traced_get(&self, path: &str) -> (reqwest::Response, String) {
+        let (traceparent, trace_id) = new_traceparent();
+        let response = self
+            .http
+            .get(self.url(path))
+            .header("traceparent", traceparent)
+            .send()
+            .await
+            .expect("GET");
+        (response, trace_id)
+    }
+
+    /// POST a form with a fresh `traceparent` (see [`TestApp::traced_get`]).
+    pub async fn traced_post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (reqwest::Response, String) {
+        let (traceparent, trace_id) = new_traceparent();
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("traceparent", traceparent)
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        (response, trace_id)
+    }
+
+    /// Switches a fault through the JSON API; panics unless it is accepted.
+    pub async fn set_fault(&self, name: &str, setting: serde_json::Value) {
+        let response = self
+            .http
+            .put(self.url(&format!("/api/faults/{name}")))
+            .json(&setting)
+            .send()
+            .await
+            .expect("PUT /api/faults");
+        let status = response.status();
+        assert_eq!(
+            status,
+            200,
+            "{name}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    /// Polls until `check` accepts the spans of `trace_id`, or panics after `deadline`.
+    pub async fn trace_where(
+        &self,
+        trace_id: &str,
+        what: &str,
+        deadline: Duration,
+        check: impl Fn(&[crate::otlp::Span]) -> bool,
+    ) -> Vec<crate::otlp::Span> {
+        crate::eventually(what, deadline, || async {
+            let spans = self.otlp.trace(trace_id);
+            check(&spans).then_some(spans)
+        })
+        .await
+    }
+
     /// The to-dos as the JSON API returns them.
     pub async fn todos(&self) -> Vec<serde_json::Value> {
         self.get("/api/todos")
@@ -231,6 +308,13 @@ impl Drop for TestApp {
             let _ = p.child.start_kill();
         }
     }
+}
+
+/// A sampled W3C `traceparent` with random ids, and its trace id.
+pub fn new_traceparent() -> (String, String) {
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    (format!("00-{trace_id}-{span_id}-01"), trace_id)
 }
 
 fn dump(processes: &[Process]) {

@@ -50,11 +50,13 @@ impl Config {
             faults_enabled: config::parse_or("FAULTS_ENABLED", true)?,
             faults: match config::var("FAULTS") {
                 None => Vec::new(),
-                Some(spec) => common::faults::parse_env(&spec).map_err(|reason| ConfigError::Invalid {
-                    name: "FAULTS",
-                    value: spec,
-                    reason,
-                })?,
+                Some(spec) => {
+                    common::faults::parse_env(&spec).map_err(|reason| ConfigError::Invalid {
+                        name: "FAULTS",
+                        value: spec,
+                        reason,
+                    })?
+                }
             },
             faults_ttl: Duration::from_millis(config::parse_or("FAULTS_TTL_MS", 1000)?),
             faults_seed: match config::var("FAULTS_SEED") {
@@ -62,7 +64,9 @@ impl Config {
                 Some(_) => Some(config::parse_or("FAULTS_SEED", 0)?),
             },
             relay: RelayConfig {
-                interval: Duration::from_millis(config::parse_or("RELAY_INTERVAL_MS", 1000)?.max(10)),
+                interval: Duration::from_millis(
+                    config::parse_or("RELAY_INTERVAL_MS", 1000)?.max(10),
+                ),
                 grace: Duration::from_millis(config::parse_or("RELAY_GRACE_MS", 2000)?),
             },
         })

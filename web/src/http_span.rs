@@ -69,7 +69,10 @@ impl MakeSpan<Body> for MakeServerSpan {
         );
         // A malformed or missing traceparent yields an empty context: a new trace starts.
         let parent = opentelemetry::global::get_text_map_propagator(|p| {
-            p.extract(&HeaderExtractor(req.headers()))
+            p.extract_with_context(
+                &opentelemetry::Context::new(),
+                &HeaderExtractor(req.headers()),
+            )
         });
         let _ = span.set_parent(parent);
         span

@@ -56,7 +56,10 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 fn scope_of(request: &Request) -> Option<String> {
     cookie(request.headers(), SCOPE_COOKIE).or_else(|| {
         let cx = opentelemetry::global::get_text_map_propagator(|p| {
-            p.extract(&HeaderExtractor(request.headers()))
+            p.extract_with_context(
+                &opentelemetry::Context::new(),
+                &HeaderExtractor(request.headers()),
+            )
         });
         common::propagation::fault_scope(&cx)
     })

@@ -93,7 +93,10 @@ impl JobQueue {
                 fault.mark(&span);
                 HashMap::new()
             }
-            None => propagation::inject_sqs_attributes(&propagation::with_fault_scope(span.context()), 1),
+            None => propagation::inject_sqs_attributes(
+                &propagation::with_fault_scope(span.context()),
+                1,
+            ),
         };
         if let Ok(id) = MessageAttributeValue::builder()
             .data_type("String")

@@ -36,7 +36,11 @@ pub async fn run(db: PgPool, queue: JobQueue, config: RelayConfig) {
 }
 
 /// One round: returns how many jobs were sent.
-pub async fn round(db: &PgPool, queue: &JobQueue, config: RelayConfig) -> Result<usize, sqlx::Error> {
+pub async fn round(
+    db: &PgPool,
+    queue: &JobQueue,
+    config: RelayConfig,
+) -> Result<usize, sqlx::Error> {
     let mut tx = db.begin().await?;
     let jobs = db::jobs::lock_pending(&mut *tx, config.grace.as_millis() as i64, 20).await?;
     let mut sent = 0;
@@ -63,7 +67,9 @@ pub async fn round(db: &PgPool, queue: &JobQueue, config: RelayConfig) -> Result
         let scope = common::propagation::fault_scope(&origin);
         let delivered = faults::with_scope(scope, async {
             match queue.send(&message).await {
-                Ok(message_id) => db::jobs::mark_queued(&mut *tx, job.id, &message_id).await.map(|()| true),
+                Ok(message_id) => db::jobs::mark_queued(&mut *tx, job.id, &message_id)
+                    .await
+                    .map(|()| true),
                 Err(_) => Ok(false),
             }
         })

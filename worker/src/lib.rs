@@ -180,7 +180,9 @@ impl Worker {
                 return Err(RecordError::Injected("worker_error"));
             }
         }
-        if let Some(fault) = faults::active(Fault::WorkerTimeout) {
+        if let Some(fault) = faults::active(Fault::WorkerTimeout)
+            && i64::from(attempt) <= fault.param("attempts") as i64
+        {
             fault.mark(span);
             // Outlive the visibility timeout: SQS hands the message to another poller.
             tokio::time::sleep(Duration::from_millis(fault.param("sleep_ms"))).await;
@@ -205,7 +207,9 @@ impl Worker {
             });
         let Some(job_id) = job_id else { return };
         let last = attempt >= self.max_receive_count;
-        if let Err(db) = jobs::store::mark_failed(&self.db, job_id, attempt, &e.to_string(), last).await {
+        if let Err(db) =
+            jobs::store::mark_failed(&self.db, job_id, attempt, &e.to_string(), last).await
+        {
             tracing::warn!(error = %db, "could not record the failure");
         }
     }

@@ -80,16 +80,36 @@ impl Fault {
     /// What the user will see, and what to look for in the trace.
     pub fn description(self) -> &'static str {
         match self {
-            Fault::WebError => "Some requests answer 500 with an error page naming the trace id. In the trace: the HTTP span has status Error and a fault event; no DB spans under it.",
-            Fault::SlowDb => "Pages and jobs get slow. In the trace: every DB span is `latency_ms` longer, marked fault.injected.",
-            Fault::NPlusOne => "The list still works, a bit slower. In the trace: under GET / a ladder of one SELECT jobs per to-do instead of one join.",
-            Fault::DbUnavailable => "Every page answers 503 \"database unavailable\"; /readyz fails. In the trace: DB spans fail at once with an exception event.",
-            Fault::QueueUnavailable => "Adding works, but jobs stay `pending`. In the trace: the send span has status Error; the relay delivers the job (linked to the click) once the fault is off.",
-            Fault::WorkerError => "Jobs show `failed, retrying`, then `done` on a later attempt. In the traces: one consumer span per attempt, receive count rising, errors until it succeeds.",
-            Fault::PoisonMessage => "New jobs can never be processed: after 3 attempts they land in the DLQ and show `dead`. In the traces: 3 consumer spans with status Error, same message id.",
-            Fault::WorkerTimeout => "Jobs take longer than the visibility timeout, so SQS delivers them twice. In the traces: two consumer spans for one message; the second finds the job done (outcome duplicate).",
-            Fault::BrokenPropagation => "Everything works. In Jaeger: the click's trace ends at the send span, and the worker's spans form a separate trace of their own.",
-            Fault::LostSpans => "Everything works. In Jaeger: the worker's spans are missing, because the function skips its per-invocation flush (the classic Lambda tracing bug).",
+            Fault::WebError => {
+                "Some requests answer 500 with an error page naming the trace id. In the trace: the HTTP span has status Error and a fault event; no DB spans under it."
+            }
+            Fault::SlowDb => {
+                "Pages and jobs get slow. In the trace: every DB span is `latency_ms` longer, marked fault.injected."
+            }
+            Fault::NPlusOne => {
+                "The list still works, a bit slower. In the trace: under GET / a ladder of one SELECT jobs per to-do instead of one join."
+            }
+            Fault::DbUnavailable => {
+                "Every page answers 503 \"database unavailable\"; /readyz fails. In the trace: DB spans fail at once with an exception event."
+            }
+            Fault::QueueUnavailable => {
+                "Adding works, but jobs stay `pending`. In the trace: the send span has status Error; the relay delivers the job (linked to the click) once the fault is off."
+            }
+            Fault::WorkerError => {
+                "Jobs show `failed, retrying`, then `done` on a later attempt. In the traces: one consumer span per attempt, receive count rising, errors until it succeeds."
+            }
+            Fault::PoisonMessage => {
+                "New jobs can never be processed: after 3 attempts they land in the DLQ and show `dead`. In the traces: 3 consumer spans with status Error, same message id."
+            }
+            Fault::WorkerTimeout => {
+                "A job's first `attempts` deliveries take `sleep_ms`, longer than the visibility timeout, so SQS delivers it again. In the traces: two consumer spans for one message; the second finds the job done (outcome duplicate)."
+            }
+            Fault::BrokenPropagation => {
+                "Everything works. In Jaeger: the click's trace ends at the send span, and the worker's spans form a separate trace of their own."
+            }
+            Fault::LostSpans => {
+                "Everything works. In Jaeger: the worker's spans are missing, because the function skips its per-invocation flush (the classic Lambda tracing bug)."
+            }
         }
     }
 
@@ -98,7 +118,7 @@ impl Fault {
             Fault::WebError => json!({ "status": 500 }),
             Fault::SlowDb => json!({ "latency_ms": 500 }),
             Fault::WorkerError => json!({ "fail_first_attempts": 0 }),
-            Fault::WorkerTimeout => json!({ "sleep_ms": 35000 }),
+            Fault::WorkerTimeout => json!({ "sleep_ms": 35000, "attempts": 1 }),
             _ => json!({}),
         }
     }
@@ -129,7 +149,8 @@ impl Setting {
 
     /// Checks a setting coming from a user: names, ranges and parameter types.
     pub fn validate(&self) -> Result<Fault, String> {
-        let fault = Fault::from_name(&self.name).ok_or_else(|| format!("no fault named {:?}", self.name))?;
+        let fault = Fault::from_name(&self.name)
+            .ok_or_else(|| format!("no fault named {:?}", self.name))?;
         if !(0.0..=1.0).contains(&self.probability) || self.probability.is_nan() {
             return Err("probability must be between 0 and 1".into());
         }
@@ -141,7 +162,7 @@ impl Setting {
             let Some(default) = defaults.get(key) else {
                 return Err(format!("{} has no parameter {key:?}", fault.name()));
             };
-            if default.is_u64() && !value.as_u64().is_some_and(|v| v <= 600_000) {
+            if default.is_u64() && value.as_u64().is_none_or(|v| v > 600_000) {
                 return Err(format!("{key} must be a whole number from 0 to 600000"));
             }
         }
@@ -152,7 +173,10 @@ impl Setting {
             return Err("status must be an HTTP error status (400–599)".into());
         }
         if let Some(scope) = &self.scope
-            && (scope.len() > 64 || !scope.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            && (scope.len() > 64
+                || !scope
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         {
             return Err("scope must be 1–64 letters, digits, '-' or '_'".into());
         }
@@ -164,7 +188,12 @@ impl Setting {
         self.params
             .get(key)
             .and_then(Value::as_u64)
-            .or_else(|| Fault::from_name(&self.name)?.default_params().get(key)?.as_u64())
+            .or_else(|| {
+                Fault::from_name(&self.name)?
+                    .default_params()
+                    .get(key)?
+                    .as_u64()
+            })
             .unwrap_or(0)
     }
 }
@@ -177,16 +206,23 @@ pub fn parse_env(spec: &str) -> Result<Vec<Setting>, String> {
         let mut parts = entry.split(':');
         let head = parts.next().unwrap_or_default();
         let (name, probability) = match head.split_once('@') {
-            Some((n, p)) => (n, p.parse::<f64>().map_err(|_| format!("{entry:?}: probability {p:?} is not a number"))?),
+            Some((n, p)) => (
+                n,
+                p.parse::<f64>()
+                    .map_err(|_| format!("{entry:?}: probability {p:?} is not a number"))?,
+            ),
             None => (head, 1.0),
         };
-        let fault = Fault::from_name(name).ok_or_else(|| format!("{entry:?}: no fault named {name:?}"))?;
+        let fault =
+            Fault::from_name(name).ok_or_else(|| format!("{entry:?}: no fault named {name:?}"))?;
         let mut params = Map::new();
         for kv in parts {
             let (k, v) = kv
                 .split_once('=')
                 .ok_or_else(|| format!("{entry:?}: expected key=value, got {kv:?}"))?;
-            let v: u64 = v.parse().map_err(|_| format!("{entry:?}: {k}={v:?} is not a whole number"))?;
+            let v: u64 = v
+                .parse()
+                .map_err(|_| format!("{entry:?}: {k}={v:?} is not a whole number"))?;
             params.insert(k.to_owned(), v.into());
         }
         let mut setting = Setting::off(fault);
@@ -234,7 +270,9 @@ struct Snapshot {
 
 /// Where settings come from (the web's and worker's database).
 pub type Loader = Arc<
-    dyn Fn() -> futures_util::future::BoxFuture<'static, Result<Vec<Setting>, String>> + Send + Sync,
+    dyn Fn() -> futures_util::future::BoxFuture<'static, Result<Vec<Setting>, String>>
+        + Send
+        + Sync,
 >;
 
 pub struct Registry {
@@ -269,7 +307,9 @@ pub fn install(loader: Loader, ttl: Duration, seed: Option<u64>) {
 /// Reloads the settings if the snapshot is older than the TTL. A failed load keeps the
 /// old snapshot (a database outage must not switch faults off or on).
 pub async fn refresh_if_stale() {
-    let Some(registry) = REGISTRY.get() else { return };
+    let Some(registry) = REGISTRY.get() else {
+        return;
+    };
     if registry.current().loaded.elapsed() < registry.ttl {
         return;
     }
@@ -288,7 +328,9 @@ pub async fn refresh_if_stale() {
                 settings,
             });
         }
-        Err(e) => tracing::warn!(error = %e, "could not load fault settings; keeping the last ones"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not load fault settings; keeping the last ones")
+        }
     }
 }
 
@@ -306,7 +348,10 @@ pub fn invalidate() {
 
 impl Registry {
     fn current(&self) -> Arc<Snapshot> {
-        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -322,7 +367,9 @@ pub fn current_scope() -> Option<String> {
 
 /// Names of the faults switched on (whatever their scope), for a banner.
 pub fn enabled_names() -> Vec<String> {
-    let Some(registry) = REGISTRY.get() else { return Vec::new() };
+    let Some(registry) = REGISTRY.get() else {
+        return Vec::new();
+    };
     let snapshot = registry.current();
     Fault::ALL
         .into_iter()
@@ -346,7 +393,12 @@ pub fn active(fault: Fault) -> Option<Active> {
     }
     let fires = setting.probability >= 1.0
         || (setting.probability > 0.0
-            && registry.rng.lock().unwrap_or_else(|e| e.into_inner()).random::<f64>() < setting.probability);
+            && registry
+                .rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .random::<f64>()
+                < setting.probability);
     fires.then(|| Active {
         fault,
         setting: setting.clone(),
@@ -380,7 +432,14 @@ mod tests {
 
     #[test]
     fn env_spec_errors_name_the_entry() {
-        for bad in ["nope", "slow_db@x", "slow_db@2", "slow_db:latency_ms", "slow_db:colour=1", "web_error:status=200"] {
+        for bad in [
+            "nope",
+            "slow_db@x",
+            "slow_db@2",
+            "slow_db:latency_ms",
+            "slow_db:colour=1",
+            "web_error:status=200",
+        ] {
             let err = parse_env(bad).expect_err(bad);
             assert!(err.contains(bad.split(',').next().unwrap()), "{bad}: {err}");
         }

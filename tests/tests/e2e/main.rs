@@ -4,6 +4,7 @@
 //! One test binary, one module per story; test names read as sentences.
 
 mod config_errors;
+mod faults;
 mod one_click_one_trace;
 mod queue_propagation;
 mod todos;

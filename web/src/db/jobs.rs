@@ -95,5 +95,9 @@ pub async fn lock_pending(
         WHERE state = 'pending' AND created_at < now() - make_interval(secs => $1 / 1000.0) \
         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED";
     // Not traced while idle: one trace per poll would bury the real ones in Jaeger.
-    sqlx::query_as(SQL).bind(grace_ms as f64).bind(limit).fetch_all(db).await
+    sqlx::query_as(SQL)
+        .bind(grace_ms as f64)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }

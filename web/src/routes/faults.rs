@@ -50,7 +50,10 @@ async fn api_list(State(state): State<AppState>) -> Result<Json<Vec<FaultView>>,
     Ok(Json(views(&state).await?))
 }
 
-async fn api_get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<FaultView>, AppError> {
+async fn api_get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<FaultView>, AppError> {
     views(&state)
         .await?
         .into_iter()
@@ -74,7 +77,9 @@ pub struct FaultUpdate {
 /// serde: tell a missing `scope` from an explicit `null`.
 mod serde_with_option {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
         Option::<String>::deserialize(d).map(Some)
     }
 }
@@ -150,20 +155,23 @@ async fn panel_update(
 ) -> Result<Response, AppError> {
     let current = current(&state, &name).await?;
     let mut params = Map::new();
-    for (key, value) in form.iter().filter_map(|(k, v)| Some((k.strip_prefix("param.")?, v))) {
+    for (key, value) in form
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("param.")?, v)))
+    {
         let n: u64 = value
             .trim()
             .parse()
             .map_err(|_| AppError::Invalid(format!("{key} must be a whole number")))?;
         params.insert(key.to_owned(), n.into());
     }
-    let probability = match form.get("probability").map(|p| p.trim()) {
-        None | Some("") => None,
-        Some(p) => Some(
-            p.parse::<f64>()
-                .map_err(|_| AppError::Invalid("probability must be a number from 0 to 1".into()))?,
-        ),
-    };
+    let probability =
+        match form.get("probability").map(|p| p.trim()) {
+            None | Some("") => None,
+            Some(p) => Some(p.parse::<f64>().map_err(|_| {
+                AppError::Invalid("probability must be a number from 0 to 1".into())
+            })?),
+        };
     let mut set_cookie = None;
     let scope = match form.get("scope").map(String::as_str) {
         Some("me") => Some(Some(cookie(&headers, SCOPE_COOKIE).unwrap_or_else(|| {

@@ -73,7 +73,10 @@ fn mark_magic(word: &str) {
     span.set_attribute("fault.injected", true);
     span.add_event(
         "fault injected",
-        vec![opentelemetry::KeyValue::new("fault.name", format!("magic_word_{word}"))],
+        vec![opentelemetry::KeyValue::new(
+            "fault.name",
+            format!("magic_word_{word}"),
+        )],
     );
 }
 
@@ -90,7 +93,10 @@ async fn httpstat(Path(code): Path<String>) -> Result<Response> {
 fn status_page(status: StatusCode) -> Response {
     mark_magic("httpstat");
     if status.is_client_error() || status.is_server_error() {
-        crate::error::error_page(status, format!("You asked for {status} (magic word httpstat)."))
+        crate::error::error_page(
+            status,
+            format!("You asked for {status} (magic word httpstat)."),
+        )
     } else {
         (status, format!("httpstat: {status}\n")).into_response()
     }

@@ -38,6 +38,8 @@ pub struct EsmConfig {
     pub invoke_timeout: Duration,
     /// `AWS_REGION` (us-east-1): goes into each record's `awsRegion` and ARN.
     pub region: String,
+    /// `ESM_CONCURRENCY` (2; 1..=20): pollers, each invoking the function on its own.
+    pub concurrency: usize,
 }
 
 impl EsmConfig {
@@ -60,6 +62,16 @@ impl EsmConfig {
                 60_000,
             )?),
             region: config::var_or("AWS_REGION", "us-east-1"),
+            concurrency: match config::parse_or("ESM_CONCURRENCY", 2)? {
+                n @ 1..=20 => n,
+                n => {
+                    return Err(ConfigError::Invalid {
+                        name: "ESM_CONCURRENCY",
+                        value: n.to_string(),
+                        reason: "must be between 1 and 20".into(),
+                    });
+                }
+            },
         })
     }
 }

@@ -32,9 +32,34 @@ async fn run() -> anyhow::Result<()> {
         .context("HTTP client")?;
     let source = EventSource::from_queue_url(&config.queue_url, &config.region);
     println!(
-        "esm polling {} → {} (batch size {}, window {:?})",
-        config.queue_url, config.function_url, config.batch_size, config.batch_window
+        "esm polling {} → {} (batch size {}, window {:?}, {} pollers)",
+        config.queue_url,
+        config.function_url,
+        config.batch_size,
+        config.batch_window,
+        config.concurrency
     );
+    // Like Lambda's mapping, several pollers: a slow invocation does not stop the
+    // queue, and a message whose visibility timeout runs out is delivered again.
+    let mut pollers = tokio::task::JoinSet::new();
+    for _ in 0..config.concurrency {
+        pollers.spawn(poll(
+            sqs.clone(),
+            http.clone(),
+            source.clone(),
+            config.clone(),
+        ));
+    }
+    while pollers.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn poll(
+    sqs: aws_sdk_sqs::Client,
+    http: reqwest::Client,
+    source: EventSource,
+    config: EsmConfig,
+) {
     loop {
         let messages = match receive_batch(&sqs, &config).await {
             Ok(m) => m,
