@@ -55,6 +55,9 @@ pub async fn list(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
     Ok(rows)
 }
 
+/// kind, state, attempts, last error, trace id
+type LatestJob = (String, String, i32, Option<String>, Option<String>);
+
 /// The `n_plus_one` fault: the to-dos first, then one query per row for its job, the
 /// classic ORM mistake; in the trace, a ladder of `SELECT jobs` spans.
 async fn list_one_by_one(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
@@ -70,7 +73,7 @@ async fn list_one_by_one(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
     const JOB: &str = "SELECT kind, state, attempts, last_error, trace_id FROM jobs \
         WHERE todo_id = $1 ORDER BY created_at DESC LIMIT 1";
     for row in &mut rows {
-        let job: Option<(String, String, i32, Option<String>, Option<String>)> = traced(
+        let job: Option<LatestJob> = traced(
             query_span("SELECT", "jobs", JOB),
             sqlx::query_as(JOB).bind(row.id).fetch_optional(pool),
         )
