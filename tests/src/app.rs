@@ -20,6 +20,7 @@ use tokio::{
 use crate::{
     lambda::LambdaApi,
     otlp::Receiver,
+    proxy::{self, Proxy},
     services::{self, services},
 };
 
@@ -53,6 +54,9 @@ pub struct Options {
     pub with_worker: bool,
     /// Extra environment for every process (e.g. `FAULTS`).
     pub env: Vec<(&'static str, String)>,
+    /// Route the services' PostgreSQL and SQS traffic through cuttable proxies
+    /// ([`TestApp::db_proxy`], [`TestApp::sqs_proxy`]).
+    pub through_proxies: bool,
 }
 
 impl Default for Options {
@@ -62,6 +66,7 @@ impl Default for Options {
             max_receive_count: 3,
             with_worker: true,
             env: Vec::new(),
+            through_proxies: false,
         }
     }
 }
@@ -79,7 +84,12 @@ pub struct TestApp {
     pub lambda: LambdaApi,
     /// Does not follow redirects, so tests see the 303s.
     pub http: reqwest::Client,
+    /// Present with `Options::through_proxies`.
+    pub db_proxy: Option<Proxy>,
+    pub sqs_proxy: Option<Proxy>,
     processes: Vec<Process>,
+    bins: Binaries,
+    env: HashMap<&'static str, String>,
 }
 
 struct Process {
@@ -103,10 +113,26 @@ impl TestApp {
             create_queues(&sqs, &services.sqs_endpoint, &queue_name, &options).await;
         let otlp = Receiver::start().await;
         let lambda = LambdaApi::start("todo-worker").await;
+        let (db_proxy, sqs_proxy) = if options.through_proxies {
+            (
+                Some(Proxy::start(proxy::target(&database_url, 5432)).await),
+                Some(Proxy::start(proxy::target(&services.sqs_endpoint, 80)).await),
+            )
+        } else {
+            (None, None)
+        };
+        let service_database_url = match &db_proxy {
+            Some(p) => proxy::through(&database_url, p.addr),
+            None => database_url.clone(),
+        };
+        let service_sqs_endpoint = match &sqs_proxy {
+            Some(p) => proxy::through(&services.sqs_endpoint, p.addr),
+            None => services.sqs_endpoint.clone(),
+        };
 
-        let env: HashMap<&str, String> = HashMap::from([
-            ("DATABASE_URL", database_url.clone()),
-            ("AWS_ENDPOINT_URL_SQS", services.sqs_endpoint.clone()),
+        let env: HashMap<&'static str, String> = HashMap::from([
+            ("DATABASE_URL", service_database_url),
+            ("AWS_ENDPOINT_URL_SQS", service_sqs_endpoint),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -131,19 +157,7 @@ impl TestApp {
         env.extend(options.env.iter().cloned());
 
         let mut processes = Vec::new();
-        let (web, listening) = Process::start("web", bins.web, &env, &[("PORT", "0".into())]);
-        processes.push(web);
-        let address = match tokio::time::timeout(Duration::from_secs(30), listening).await {
-            Ok(Ok(line)) => line
-                .rsplit(':')
-                .next()
-                .map(|port| format!("http://127.0.0.1:{}", port.trim()))
-                .expect("port in the listening line"),
-            _ => {
-                dump(&processes);
-                panic!("todo-web did not report it was listening within 30 s");
-            }
-        };
+        let address = start_web(&mut processes, bins, &env, "0").await;
         if options.with_worker {
             let lambda_env = [
                 ("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api()),
@@ -178,8 +192,38 @@ impl TestApp {
             otlp,
             lambda,
             http,
+            db_proxy,
+            sqs_proxy,
             processes,
+            bins,
+            env,
         }
+    }
+
+    /// Stops the web process with SIGTERM (as ECS does), waits for it to exit, and
+    /// starts a new one on the same port.
+    pub async fn restart_web(&mut self) {
+        let port = self.address.rsplit(':').next().unwrap_or("0").to_owned();
+        let index = self
+            .processes
+            .iter()
+            .position(|p| p.name == "web")
+            .expect("a web process");
+        let mut old = self.processes.remove(index);
+        if let Some(pid) = old.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), old.child.wait()).await;
+        assert!(
+            matches!(status, Ok(Ok(s)) if s.success()),
+            "web exits cleanly on SIGTERM: {status:?}"
+        );
+        // Kept for its log (printed if the test fails).
+        old.name = "web (before restart)";
+        self.processes.push(old);
+        self.address = start_web(&mut self.processes, self.bins, &self.env, &port).await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -293,9 +337,56 @@ impl TestApp {
             .unwrap_or(0)
     }
 
+    /// Waits until process `name` ("web", "worker", "esm") logged a line containing
+    /// `needle`; returns that line.
+    pub async fn wait_for_log(&self, name: &str, needle: &str) -> String {
+        let log = self
+            .processes
+            .iter()
+            .rev()
+            .find(|p| p.name == name)
+            .map(|p| p.log.clone())
+            .unwrap_or_else(|| panic!("no process {name}"));
+        crate::eventually(
+            &format!("{name} to log {needle:?}"),
+            Duration::from_secs(30),
+            || {
+                let found = log
+                    .lock()
+                    .expect("log lock")
+                    .iter()
+                    .find(|l| l.contains(needle))
+                    .cloned();
+                async move { found }
+            },
+        )
+        .await
+    }
+
     /// Prints every process's log (called on failure).
     pub fn dump_logs(&self) {
         dump(&self.processes);
+    }
+}
+
+async fn start_web(
+    processes: &mut Vec<Process>,
+    bins: Binaries,
+    env: &HashMap<&'static str, String>,
+    port: &str,
+) -> String {
+    let (web, listening) = Process::start("web", bins.web, env, &[("PORT", port.to_owned())]);
+    processes.push(web);
+    match tokio::time::timeout(Duration::from_secs(30), listening).await {
+        Ok(Ok(line)) => line
+            .rsplit(':')
+            .next()
+            .map(|port| format!("http://127.0.0.1:{}", port.trim()))
+            .expect("port in the listening line"),
+        _ => {
+            dump(processes);
+            panic!("todo-web did not report it was listening within 30 s");
+        }
     }
 }
 

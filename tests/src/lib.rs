@@ -7,6 +7,7 @@ pub mod app;
 pub mod lambda;
 pub use trace_console::receiver as otlp;
 pub mod poll;
+pub mod proxy;
 pub mod services;
 
 pub use app::TestApp;

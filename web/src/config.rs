@@ -35,6 +35,9 @@ pub struct Config {
     pub faults_seed: Option<u64>,
     /// `RELAY_INTERVAL_MS` (1000), `RELAY_GRACE_MS` (2000)
     pub relay: RelayConfig,
+    /// `SHUTDOWN_GRACE_MS` (20000): how long in-flight requests may finish after
+    /// SIGTERM (ECS kills the task 30 s after it).
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
                 ),
                 grace: Duration::from_millis(config::parse_or("RELAY_GRACE_MS", 2000)?),
             },
+            shutdown_grace: Duration::from_millis(config::parse_or("SHUTDOWN_GRACE_MS", 20_000)?),
         })
     }
 }

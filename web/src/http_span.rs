@@ -100,6 +100,30 @@ impl<B> OnResponse<B> for RecordResponse {
     }
 }
 
+/// Adds the W3C `traceresponse` header (`00-{trace id}-{span id}-{flags}`), so any
+/// client can find the trace of the response it got.
+pub async fn traceresponse(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = Span::current().context();
+    let sc = cx.span().span_context().clone();
+    let mut response = next.run(request).await;
+    if sc.is_valid()
+        && let Ok(value) = format!(
+            "00-{}-{}-{:02x}",
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        )
+        .parse()
+    {
+        response.headers_mut().insert("traceresponse", value);
+    }
+    response
+}
+
 #[derive(Clone, Copy)]
 pub struct RecordFailure;
 

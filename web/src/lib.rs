@@ -8,6 +8,7 @@ pub mod inject;
 pub mod queue;
 pub mod relay;
 pub mod routes;
+pub mod security;
 pub mod state;
 pub mod validate;
 pub mod views;
@@ -43,9 +44,12 @@ pub fn router(state: AppState) -> Router {
     if state.config.faults_enabled {
         routes = routes.merge(routes::faults::router());
     }
-    routes
+    let routes = routes
         .layer(axum::middleware::from_fn(inject::faults))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(security::refuse_cross_site))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    security::with_headers(routes)
+        .layer(axum::middleware::from_fn(http_span::traceresponse))
         // Route-level layer: runs after routing, so the span can use the route template.
         .layer(http_span::layer())
         .with_state(state)
@@ -114,15 +118,41 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let relay = tokio::spawn(relay::run(
-            self.state.db.clone(),
-            self.state.queue.clone(),
-            self.state.config.relay,
-        ));
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let AppState { db, queue, config } = self.state;
+        let relay = tokio::spawn(relay::run(db.clone(), queue.clone(), config.relay));
+        // ECS sends SIGTERM, then SIGKILL after its stop timeout (30 s by default): stop
+        // accepting, give in-flight requests `SHUTDOWN_GRACE_MS`, drain the outbox once.
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let grace = config.shutdown_grace;
+        let served = tokio::select! {
+            served = server => served,
+            () = async move {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "in-flight requests outlived the shutdown grace period");
+                Ok(())
+            }
+        };
         relay.abort();
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            relay::round(&db, &queue, config.relay),
+        )
+        .await
+        {
+            Ok(Ok(round)) => tracing::info!(sent = round.sent, "outbox drained"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "outbox drain failed; pending jobs wait for the next instance")
+            }
+            Err(_) => {
+                tracing::warn!("outbox drain timed out; pending jobs wait for the next instance")
+            }
+        }
         served
     }
 }

@@ -20,27 +20,49 @@ pub struct RelayConfig {
     pub grace: Duration,
 }
 
-/// Runs until the task is dropped.
+/// Longest pause between rounds while SQS or the database keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Runs until the task is dropped. While rounds fail, the pause doubles (up to 30 s),
+/// so an outage is not hammered; the first success resets it.
 pub async fn run(db: PgPool, queue: JobQueue, config: RelayConfig) {
-    let mut ticker = tokio::time::interval(config.interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pause = config.interval;
     loop {
-        ticker.tick().await;
+        tokio::time::sleep(pause).await;
         faults::refresh_if_stale().await;
-        match round(&db, &queue, config).await {
-            Ok(0) => {}
-            Ok(sent) => tracing::info!(sent, "relay sent pending jobs"),
-            Err(e) => tracing::warn!(error = %e, "relay round failed; retrying next round"),
-        }
+        pause = match round(&db, &queue, config).await {
+            Ok(Round { sent, stuck: false }) => {
+                if sent > 0 {
+                    tracing::info!(sent, "relay sent pending jobs");
+                }
+                config.interval
+            }
+            Ok(Round { sent, stuck: true }) => {
+                tracing::warn!(sent, retry_in = ?pause * 2, "SQS refused a pending job; backing off");
+                (pause * 2).min(MAX_BACKOFF)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?pause * 2, "relay round failed; backing off");
+                (pause * 2).min(MAX_BACKOFF)
+            }
+        };
     }
 }
 
-/// One round: returns how many jobs were sent.
+/// What one round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub sent: usize,
+    /// A send failed: jobs are still waiting.
+    pub stuck: bool,
+}
+
+/// One round: sends up to 20 pending jobs, stopping at the first refusal.
 pub async fn round(
     db: &PgPool,
     queue: &JobQueue,
     config: RelayConfig,
-) -> Result<usize, sqlx::Error> {
+) -> Result<Round, sqlx::Error> {
     let mut tx = db.begin().await?;
     let jobs = db::jobs::lock_pending(&mut *tx, config.grace.as_millis() as i64, 20).await?;
     let mut sent = 0;
@@ -77,10 +99,11 @@ pub async fn round(
         .await?;
         if !delivered {
             // SQS is still down: leave the rest for the next round.
-            break;
+            tx.commit().await?;
+            return Ok(Round { sent, stuck: true });
         }
         sent += 1;
     }
     tx.commit().await?;
-    Ok(sent)
+    Ok(Round { sent, stuck: false })
 }

@@ -249,8 +249,10 @@ impl Active {
         self.setting.param_u64(key)
     }
 
-    /// `fault.name`, `fault.injected=true` and a `fault injected` event on `span`.
+    /// `fault.name`, `fault.injected=true` and a `fault injected` event on `span`
+    /// (and a log line, so a presenter's terminal shows it too).
     pub fn mark(&self, span: &Span) {
+        tracing::info!(fault.name = self.fault.name(), "fault injected");
         span.set_attribute("fault.name", self.fault.name());
         span.set_attribute("fault.injected", true);
         span.add_event(

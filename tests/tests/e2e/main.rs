@@ -7,6 +7,7 @@ mod config_errors;
 mod faults;
 mod one_click_one_trace;
 mod queue_propagation;
+mod reliability;
 mod todos;
 mod worker_batch;
 

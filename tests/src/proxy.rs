@@ -1,0 +1,115 @@
+//! A TCP proxy that can cut and restore connections: real network failures between a
+//! service under test and PostgreSQL or SQS, not injected ones.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::watch,
+};
+
+#[derive(Clone)]
+pub struct Proxy {
+    pub addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    cuts: watch::Sender<u64>,
+}
+
+impl Proxy {
+    /// Forwards 127.0.0.1:<random> to `target` (host:port).
+    pub async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let down = Arc::new(AtomicBool::new(false));
+        let (cuts, _) = watch::channel(0u64);
+        let proxy = Self { addr, down, cuts };
+        let p = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if p.down.load(Ordering::SeqCst) {
+                    // Refused: the peer sees the connection closed at once.
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let mut cut = p.cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let mut client = client;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    /// Drops every open connection and refuses new ones until [`Proxy::restore`].
+    pub fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    pub fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `url` with its host:port replaced by `addr` (for URLs like `scheme://user@host:port/db`).
+pub fn through(url: &str, addr: SocketAddr) -> String {
+    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let userinfo = authority.rfind('@').map(|i| &authority[..=i]).unwrap_or("");
+    format!(
+        "{}{userinfo}{addr}{}",
+        &url[..scheme_end],
+        &rest[authority_end..]
+    )
+}
+
+/// The `host:port` a URL points at (default port when absent).
+pub fn target(url: &str, default_port: u16) -> String {
+    let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host_port = host_port.split('?').next().unwrap_or(host_port);
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_rewritten_through_the_proxy() {
+        let addr = "127.0.0.1:5555".parse().unwrap();
+        assert_eq!(
+            super::through("postgres://postgres@127.0.0.1:5432/db?x=1", addr),
+            "postgres://postgres@127.0.0.1:5555/db?x=1"
+        );
+        assert_eq!(
+            super::through("http://localhost:9324", addr),
+            "http://127.0.0.1:5555"
+        );
+        assert_eq!(
+            super::target("postgres://u:p@db.host/x", 5432),
+            "db.host:5432"
+        );
+        assert_eq!(super::target("http://127.0.0.1:9324", 80), "127.0.0.1:9324");
+    }
+}

@@ -1,0 +1,299 @@
+//! Real outages (the services' connections cut by a TCP proxy), graceful shutdown,
+//! and the outbox: nothing lost, recovery without restarts.
+
+use std::time::Instant;
+
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use serde_json::json;
+use tests::{TestApp, app::Options, binaries, eventually};
+
+use crate::DEADLINE;
+
+#[tokio::test]
+async fn a_postgres_outage_answers_503_with_the_trace_id_and_recovers_by_itself() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            through_proxies: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        app.post_form("/todos", &[("title", "before")])
+            .await
+            .status(),
+        303
+    );
+    let proxy = app.db_proxy.clone().unwrap();
+
+    proxy.cut();
+    let (response, trace_id) = app.traced_get("/").await;
+    assert_eq!(response.status(), 503);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains("database is unavailable") && html.contains(&trace_id),
+        "{html}"
+    );
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert_eq!(app.get("/healthz").await.status(), 200, "alive, not ready");
+    let spans = app
+        .trace_where(&trace_id, "the outage's trace", DEADLINE, |s| {
+            s.iter().any(|s| s.kind == SpanKind::Client && s.is_error())
+        })
+        .await;
+    let failed = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Client && s.is_error())
+        .unwrap();
+    assert!(failed.events.iter().any(|e| e == "exception"));
+
+    proxy.restore();
+    let restored = Instant::now();
+    eventually("the list to work again", DEADLINE, || async {
+        (app.get("/").await.status() == 200).then_some(())
+    })
+    .await;
+    eprintln!(
+        "recovered {:?} after PostgreSQL came back",
+        restored.elapsed()
+    );
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    assert!(app.get_text("/").await.contains("before"), "nothing lost");
+}
+
+#[tokio::test]
+async fn an_sqs_outage_keeps_every_todo_and_delivers_the_jobs_when_sqs_is_back() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            through_proxies: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let proxy = app.sqs_proxy.clone().unwrap();
+    proxy.cut();
+    for title in ["one", "two", "three"] {
+        let (response, _) = app.traced_post_form("/todos", &[("title", title)]).await;
+        assert_eq!(response.status(), 303, "saved while SQS is down");
+    }
+    let todos = app.todos().await;
+    assert_eq!(todos.len(), 3);
+    assert!(
+        todos.iter().all(|t| t["job_state"] == "pending"),
+        "{todos:?}"
+    );
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    proxy.restore();
+    let restored = Instant::now();
+    eventually("every job to be done", DEADLINE, || async {
+        let todos = app.todos().await;
+        todos.iter().all(|t| t["job_state"] == "done").then_some(())
+    })
+    .await;
+    eprintln!("all jobs done {:?} after SQS came back", restored.elapsed());
+    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE sent_at IS NOT NULL")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(sent, 3);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_drains_the_outbox_and_flushes_spans() {
+    let mut app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            // The relay would send pending jobs at once; here only the drain may.
+            env: vec![("RELAY_INTERVAL_MS", "600000".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    app.set_fault("queue_unavailable", json!({ "enabled": true }))
+        .await;
+    app.post_form("/todos", &[("title", "waiting")]).await;
+    app.set_fault("queue_unavailable", json!({ "enabled": false }))
+        .await;
+    app.set_fault(
+        "slow_db",
+        json!({ "enabled": true, "params": { "latency_ms": 1500 } }),
+    )
+    .await;
+    let client = app.http.clone();
+    let (traceparent, trace_id) = tests::app::new_traceparent();
+    let url = app.url("/");
+    let in_flight = tokio::spawn(async move {
+        client
+            .get(url)
+            .header("traceparent", traceparent)
+            .send()
+            .await
+    });
+    app.wait_for_log("web", "fault injected").await;
+    app.restart_web().await;
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request got its answer");
+    assert_eq!(response.status(), 200);
+    let spans = app.otlp.trace(&trace_id);
+    assert!(
+        spans.iter().any(|s| s.kind == SpanKind::Server),
+        "spans flushed before exit: {spans:?}"
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM jobs")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(state, "queued", "the outbox was drained on the way out");
+    assert_eq!(app.queue_depth(&app.queue_url).await, 1);
+    app.set_fault("slow_db", json!({ "enabled": false })).await;
+    assert_eq!(app.get("/").await.status(), 200, "the new instance serves");
+}
+
+#[tokio::test]
+async fn cross_site_form_posts_are_refused_and_nothing_is_stored() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/todos"))
+            .header(header, value)
+            .form(&[("title", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{header}: {value}");
+    }
+    let forged_fault = app
+        .http
+        .put(app.url("/api/faults/web_error"))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "enabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_fault.status(), 403);
+    assert!(app.todos().await.is_empty());
+    assert_eq!(app.get("/").await.status(), 200);
+
+    let same_site = app
+        .http
+        .post(app.url("/todos"))
+        .header("origin", app.address.clone())
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("title", "mine")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), 303);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_a_traceresponse() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (response, trace_id) = app.traced_get("/").await;
+    let h = response.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["x-frame-options"], "DENY");
+    let traceresponse = h["traceresponse"].to_str().unwrap();
+    assert!(
+        traceresponse.starts_with(&format!("00-{trace_id}-")),
+        "{traceresponse}"
+    );
+    assert_eq!(
+        app.get("/no/such/page").await.headers()["x-content-type-options"],
+        "nosniff"
+    );
+}
+
+#[tokio::test]
+async fn malformed_trace_headers_start_a_new_trace_and_the_request_works() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    for (traceparent, baggage) in [
+        ("garbage", "fault.scope"),
+        (
+            "00-00000000000000000000000000000000-0000000000000000-01",
+            "=;=;,,",
+        ),
+        ("00-zzzz-zzzz-01", "a=b;c=%zz"),
+        (
+            &*format!("00-{}-{}-01", "a".repeat(32), "b".repeat(200)),
+            &*"x".repeat(9000),
+        ),
+    ] {
+        let response = app
+            .http
+            .get(app.url("/"))
+            .header("traceparent", traceparent)
+            .header("baggage", baggage)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{traceparent}");
+        let tr = response.headers()["traceresponse"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let trace_id = tr.split('-').nth(1).unwrap();
+        assert_eq!(trace_id.len(), 32);
+        assert_ne!(trace_id, "0".repeat(32), "a new, valid trace");
+    }
+}
+
+#[tokio::test]
+async fn a_slow_shutdown_is_cut_at_the_grace_period() {
+    let mut app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            env: vec![("SHUTDOWN_GRACE_MS", "500".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    app.set_fault(
+        "slow_db",
+        json!({ "enabled": true, "params": { "latency_ms": 20000 } }),
+    )
+    .await;
+    let client = app.http.clone();
+    let url = app.url("/");
+    let stuck = tokio::spawn(async move { client.get(url).send().await });
+    app.wait_for_log("web", "fault injected").await;
+    app.restart_web().await;
+    // Had the web waited for the 20 s query, the request would have succeeded.
+    assert!(stuck.await.unwrap().is_err(), "the stuck request was cut");
+}
