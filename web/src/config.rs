@@ -11,6 +11,7 @@ use crate::relay::RelayConfig;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/traced_todo";
 pub const DEFAULT_JOBS_QUEUE_URL: &str = "http://localhost:9324/123456789012/jobs";
+pub const DEFAULT_JOBS_DLQ_URL: &str = "http://localhost:9324/123456789012/jobs-dlq";
 pub const DEFAULT_JAEGER_UI_URL: &str = "http://localhost:16686";
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct Config {
     pub database_pool_size: u32,
     /// `JOBS_QUEUE_URL`
     pub jobs_queue_url: String,
+    /// `JOBS_DLQ_URL`: its dead-letter queue (for the dead-letters page).
+    pub jobs_dlq_url: String,
     /// `JAEGER_UI_URL`: base of the "open trace" links.
     pub jaeger_ui_url: String,
     /// `FAULTS_ENABLED` (true): serve the fault panel and API. Off in the AWS template.
@@ -47,6 +50,7 @@ impl Config {
             database_url: config::var_or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_pool_size: config::parse_or("DATABASE_POOL_SIZE", 10)?,
             jobs_queue_url: config::http_url_or("JOBS_QUEUE_URL", DEFAULT_JOBS_QUEUE_URL)?,
+            jobs_dlq_url: config::http_url_or("JOBS_DLQ_URL", DEFAULT_JOBS_DLQ_URL)?,
             jaeger_ui_url: config::http_url_or("JAEGER_UI_URL", DEFAULT_JAEGER_UI_URL)?
                 .trim_end_matches('/')
                 .to_owned(),

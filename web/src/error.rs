@@ -15,6 +15,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
     #[error("request body over the {} byte limit", crate::MAX_BODY_BYTES)]
     TooLarge,
     #[error("database error: {0}")]
@@ -28,6 +30,7 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -42,6 +45,9 @@ impl AppError {
                 "That form is larger than the {} KiB this app accepts.",
                 crate::MAX_BODY_BYTES / 1024
             ),
+            AppError::Unavailable(_) => {
+                "The queue is unavailable right now. Try again in a moment.".into()
+            }
             AppError::Database(e) if is_unavailable(e) => {
                 "The database is unavailable right now. Try again in a moment.".into()
             }

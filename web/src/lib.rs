@@ -92,7 +92,11 @@ impl Application {
                 .with_context(|| format!("applying FAULTS ({})", setting.name))?;
             tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
         }
-        let queue = JobQueue::new(queue::sqs_client().await, config.jobs_queue_url.clone());
+        let queue = JobQueue::new(
+            queue::sqs_client().await,
+            config.jobs_queue_url.clone(),
+            config.jobs_dlq_url.clone(),
+        );
         let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
             .await
             .with_context(|| format!("binding port {} (PORT)", config.port))?;
@@ -139,12 +143,12 @@ impl Application {
             }
         };
         relay.abort();
-        match tokio::time::timeout(
-            Duration::from_secs(5),
-            relay::round(&db, &queue, config.relay),
-        )
-        .await
-        {
+        // In-flight requests are done: their jobs need no grace period any more.
+        let drain = relay::RelayConfig {
+            grace: Duration::ZERO,
+            ..config.relay
+        };
+        match tokio::time::timeout(Duration::from_secs(5), relay::round(&db, &queue, drain)).await {
             Ok(Ok(round)) => tracing::info!(sent = round.sent, "outbox drained"),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "outbox drain failed; pending jobs wait for the next instance")

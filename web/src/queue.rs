@@ -43,6 +43,7 @@ pub struct JobQueue {
     client: Client,
     url: String,
     name: String,
+    dlq_url: String,
 }
 
 /// The AWS SDK client from its own environment variables (`AWS_REGION`,
@@ -64,9 +65,73 @@ pub async fn sqs_client() -> Client {
 }
 
 impl JobQueue {
-    pub fn new(client: Client, url: String) -> Self {
+    pub fn new(client: Client, url: String, dlq_url: String) -> Self {
         let name = messaging::queue_name(&url).to_owned();
-        Self { client, url, name }
+        Self {
+            client,
+            url,
+            name,
+            dlq_url,
+        }
+    }
+
+    /// Messages waiting in the dead-letter queue.
+    pub async fn dlq_depth(&self) -> Result<u64, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.dlq_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| QueueError::new("GetQueueAttributes", e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Deletes the DLQ message(s) of `job_id` (best effort: looks at up to 100
+    /// messages; the others become visible again at once).
+    pub async fn remove_from_dlq(&self, job_id: uuid::Uuid) {
+        let wanted = job_id.to_string();
+        for _ in 0..10 {
+            let Ok(out) = self
+                .client
+                .receive_message()
+                .queue_url(&self.dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(0)
+                .message_attribute_names(messaging::JOB_ID_ATTRIBUTE)
+                .send()
+                .await
+            else {
+                return;
+            };
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return;
+            }
+            for m in &messages {
+                let id = m
+                    .message_attributes()
+                    .and_then(|a| a.get(messaging::JOB_ID_ATTRIBUTE))
+                    .and_then(|v| v.string_value());
+                if id == Some(wanted.as_str())
+                    && let Some(handle) = m.receipt_handle()
+                {
+                    let _ = self
+                        .client
+                        .delete_message()
+                        .queue_url(&self.dlq_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await;
+                    return;
+                }
+            }
+        }
     }
 
     /// Sends one job in a PRODUCER span under the current span; returns the SQS

@@ -24,6 +24,29 @@ pub struct IndexPage {
 }
 
 #[derive(Template, WebTemplate)]
+#[template(path = "dead_letters.html")]
+pub struct DeadLettersPage {
+    pub jobs: Vec<crate::db::jobs::DeadJob>,
+    /// Messages in the DLQ, if SQS answered.
+    pub dlq_depth: Option<u64>,
+    pub jaeger_ui_url: String,
+}
+
+impl DeadLettersPage {
+    pub fn trace_url(&self, trace_id: &Option<String>) -> Option<String> {
+        trace_url(&self.jaeger_ui_url, trace_id)
+    }
+}
+
+/// `JAEGER_UI_URL/trace/{id}` for a real trace id.
+fn trace_url(jaeger_ui_url: &str, trace_id: &Option<String>) -> Option<String> {
+    trace_id
+        .as_deref()
+        .filter(|id| !id.is_empty() && id.bytes().any(|b| b != b'0'))
+        .map(|id| format!("{jaeger_ui_url}/trace/{id}"))
+}
+
+#[derive(Template, WebTemplate)]
 #[template(path = "faults.html")]
 pub struct FaultsPage {
     pub faults: Vec<FaultView>,
@@ -64,10 +87,7 @@ impl IndexPage {
     }
 
     pub fn trace_url(&self, trace_id: &Option<String>) -> Option<String> {
-        trace_id
-            .as_deref()
-            .filter(|id| !id.is_empty() && id.bytes().any(|b| b != b'0'))
-            .map(|id| format!("{}/trace/{id}", self.jaeger_ui_url))
+        trace_url(&self.jaeger_ui_url, trace_id)
     }
 }
 

@@ -48,7 +48,9 @@ async fn adding_a_todo_is_one_connected_trace_from_browser_to_worker_database() 
     let queue = app.queue_name.clone();
     let spans = eventually("the worker's spans to be exported", DEADLINE, || async {
         let spans = app.otlp.trace(&trace_id);
-        let complete = find(&spans, "todo-worker", SpanKind::Client, "UPDATE jobs").is_some();
+        // The web's spans arrive in their own batch; its server span ends last.
+        let complete = find(&spans, "todo-worker", SpanKind::Client, "UPDATE jobs").is_some()
+            && find(&spans, "todo-web", SpanKind::Server, "POST /todos").is_some();
         complete.then_some(spans)
     })
     .await;

@@ -134,7 +134,8 @@ async fn sigterm_finishes_in_flight_requests_drains_the_outbox_and_flushes_spans
             .send()
             .await
     });
-    app.wait_for_log("web", "fault injected").await;
+    app.wait_for_log("web", r#"fault injected fault.name="slow_db""#)
+        .await;
     app.restart_web().await;
 
     let response = in_flight
@@ -292,8 +293,90 @@ async fn a_slow_shutdown_is_cut_at_the_grace_period() {
     let client = app.http.clone();
     let url = app.url("/");
     let stuck = tokio::spawn(async move { client.get(url).send().await });
-    app.wait_for_log("web", "fault injected").await;
+    app.wait_for_log("web", r#"fault injected fault.name="slow_db""#)
+        .await;
     app.restart_web().await;
     // Had the web waited for the 20 s query, the request would have succeeded.
     assert!(stuck.await.unwrap().is_err(), "the stuck request was cut");
+}
+
+#[tokio::test]
+async fn a_dead_lettered_job_is_listed_and_redriven_in_a_new_trace_linked_to_the_original() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            visibility_timeout: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    app.set_fault("poison_message", json!({ "enabled": true }))
+        .await;
+    let (_, original) = app.traced_post_form("/todos", &[("title", "cursed")]).await;
+    app.set_fault("poison_message", json!({ "enabled": false }))
+        .await;
+    let todo = eventually("the job to die", DEADLINE, || async {
+        app.todos()
+            .await
+            .into_iter()
+            .find(|t| t["job_state"] == "dead")
+    })
+    .await;
+    eventually("the message in the DLQ", DEADLINE, || async {
+        (app.queue_depth(&app.dlq_url).await == 1).then_some(())
+    })
+    .await;
+    let page = app.get_text("/dead-letters").await;
+    assert!(
+        page.contains("enrich_todo: cursed") && page.contains("dead after 3 receives"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("/trace/{original}")),
+        "links the original trace"
+    );
+    assert!(page.contains("1 message there now"), "{page}");
+
+    let job_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM jobs WHERE state = 'dead'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let (response, redrive) = app
+        .traced_post_form(&format!("/dead-letters/{job_id}/redrive"), &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    let done = eventually("the redriven job to be done", DEADLINE, || async {
+        app.todos()
+            .await
+            .into_iter()
+            .find(|t| t["id"] == todo["id"] && t["job_state"] == "done")
+    })
+    .await;
+    assert_eq!(done["tags"], json!([]));
+    assert_eq!(
+        app.queue_depth(&app.dlq_url).await,
+        0,
+        "removed from the DLQ"
+    );
+    let spans = app
+        .trace_where(&redrive, "the redrive's trace", DEADLINE, |s| {
+            s.iter()
+                .any(|s| s.kind == SpanKind::Consumer && !s.is_error())
+                && s.iter().any(|s| s.kind == SpanKind::Server)
+        })
+        .await;
+    let server = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server && s.name == "POST /dead-letters/{id}/redrive")
+        .unwrap();
+    assert!(
+        server.links.iter().any(|(trace, _)| trace == &original),
+        "linked to the original click's trace: {:?}",
+        server.links
+    );
+    assert!(
+        app.get_text("/dead-letters")
+            .await
+            .contains("No dead letters")
+    );
 }

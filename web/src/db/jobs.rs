@@ -53,7 +53,7 @@ pub async fn mark_queued(
 }
 
 /// A job the relay has to (re)send.
-#[derive(Debug, FromRow)]
+#[derive(Debug, Clone, FromRow)]
 pub struct PendingJob {
     pub id: Uuid,
     pub todo_id: Option<Uuid>,
@@ -100,4 +100,57 @@ pub async fn lock_pending(
         .bind(limit)
         .fetch_all(db)
         .await
+}
+
+/// A dead-lettered job, for the dead-letters page.
+#[derive(Debug, FromRow)]
+pub struct DeadJob {
+    #[sqlx(flatten)]
+    pub pending: PendingJob,
+    pub title: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub trace_id: Option<String>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl std::ops::Deref for DeadJob {
+    type Target = PendingJob;
+    fn deref(&self) -> &PendingJob {
+        &self.pending
+    }
+}
+
+pub async fn dead(pool: &sqlx::PgPool) -> Result<Vec<DeadJob>, sqlx::Error> {
+    const SQL: &str = "SELECT j.id, j.todo_id, j.kind, j.traceparent, j.baggage, t.title, \
+        j.attempts, j.last_error, j.trace_id, j.updated_at FROM jobs j \
+        LEFT JOIN todos t ON t.id = j.todo_id WHERE j.state = 'dead' ORDER BY j.updated_at DESC LIMIT 200";
+    traced(
+        query_span("SELECT", "jobs", SQL),
+        sqlx::query_as(SQL).fetch_all(pool),
+    )
+    .await
+}
+
+/// Back in the queue after a redrive: attempts start again; the row now points at the
+/// redrive's trace.
+pub async fn redriven(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    message_id: &str,
+    trace_id: &str,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE jobs SET state = 'queued', attempts = 0, last_error = NULL, \
+        message_id = $2, trace_id = $3, sent_at = now(), updated_at = now() \
+        WHERE id = $1 AND state = 'dead'";
+    traced(
+        query_span("UPDATE", "jobs", SQL),
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(message_id)
+            .bind(trace_id)
+            .execute(db),
+    )
+    .await
+    .map(|_| ())
 }

@@ -1,6 +1,7 @@
 //! Each module has its own `router()`; this joins them.
 
 pub mod assets;
+pub mod dead_letters;
 pub mod faults;
 pub mod health;
 pub mod todos;
@@ -13,6 +14,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(todos::router())
         .merge(health::router())
+        .merge(dead_letters::router())
         .merge(assets::router())
         .fallback(not_found)
 }
