@@ -17,10 +17,11 @@ VENV="$ROOT/.venv"
 : "${ESM_FUNCTION_URL:=http://127.0.0.1:9000/2015-03-31/functions/worker/invocations}"
 : "${ESM_BATCH_SIZE:=10}"
 : "${ESM_BATCH_WINDOW_MS:=0}"
+: "${FAULTS_ENABLED:=true}"             # the demo's fault panel; off by default in the binary and in AWS
 : "${CARGO_TARGET_DIR:=$ROOT/target}"
 export DATABASE_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL_SQS \
   JOBS_QUEUE_URL JOBS_DLQ_URL JAEGER_UI_URL PORT ESM_FUNCTION_URL ESM_BATCH_SIZE \
-  ESM_BATCH_WINDOW_MS CARGO_TARGET_DIR
+  ESM_BATCH_WINDOW_MS FAULTS_ENABLED CARGO_TARGET_DIR
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 

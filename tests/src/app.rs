@@ -148,6 +148,7 @@ impl TestApp {
             // Every request and invocation reads the fault switches afresh (no waiting
             // out a cache after a switch); the relay retries fast.
             ("FAULTS_TTL_MS", "0".into()),
+            ("FAULTS_ENABLED", "true".into()),
             ("RELAY_INTERVAL_MS", "200".into()),
             ("RELAY_GRACE_MS", "300".into()),
             ("MAX_RECEIVE_COUNT", options.max_receive_count.to_string()),

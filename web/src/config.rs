@@ -28,8 +28,12 @@ pub struct Config {
     pub jobs_dlq_url: String,
     /// `JAEGER_UI_URL`: base of the "open trace" links.
     pub jaeger_ui_url: String,
-    /// `FAULTS_ENABLED` (true): serve the fault panel and API. Off in the AWS template.
+    /// `FAULTS_ENABLED` (false): serve the fault panel and API to anyone. The local
+    /// scripts, compose and the tests switch it on; the AWS template leaves it off.
     pub faults_enabled: bool,
+    /// `FAULTS_ADMIN_TOKEN`: serve the panel and API to whoever presents this token
+    /// (`Authorization: Bearer …`, or `/faults?token=…` once, which sets a cookie).
+    pub faults_admin_token: Option<String>,
     /// `FAULTS`: faults switched on at start-up, e.g. `slow_db:latency_ms=300,web_error@0.25`.
     pub faults: Vec<Setting>,
     /// `FAULTS_TTL_MS` (1000): how stale a process's view of the switches may be.
@@ -54,7 +58,8 @@ impl Config {
             jaeger_ui_url: config::http_url_or("JAEGER_UI_URL", DEFAULT_JAEGER_UI_URL)?
                 .trim_end_matches('/')
                 .to_owned(),
-            faults_enabled: config::parse_or("FAULTS_ENABLED", true)?,
+            faults_enabled: config::parse_or("FAULTS_ENABLED", false)?,
+            faults_admin_token: config::var("FAULTS_ADMIN_TOKEN"),
             faults: match config::var("FAULTS") {
                 None => Vec::new(),
                 Some(spec) => {

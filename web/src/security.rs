@@ -11,7 +11,7 @@ use axum::{
     extract::Request,
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -51,6 +51,49 @@ pub fn is_cross_site(headers: &HeaderMap) -> bool {
         // "null" origins, non-ASCII values, no Host: refuse.
         _ => true,
     }
+}
+
+/// Cookie that carries the admin token after `/faults?token=…`.
+pub const ADMIN_COOKIE: &str = "admin_token";
+
+/// Guards the fault switches when only `FAULTS_ADMIN_TOKEN` opens them: the token as
+/// a bearer header, a `token` query parameter (sets a cookie, then redirects), or
+/// that cookie. Anything else is a 404, as if the panel did not exist.
+pub async fn require_admin(
+    axum::extract::State(token): axum::extract::State<String>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let cookie = crate::inject::cookie(headers, ADMIN_COOKIE);
+    if bearer.is_some_and(|b| constant_time_eq(b, &token))
+        || cookie.is_some_and(|c| constant_time_eq(&c, &token))
+    {
+        return next.run(request).await;
+    }
+    let query_token = request
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
+    if query_token.is_some_and(|t| constant_time_eq(t, &token)) {
+        let mut response = axum::response::Redirect::to(request.uri().path()).into_response();
+        if let Ok(value) =
+            format!("{ADMIN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict").parse()
+        {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+        return response;
+    }
+    error_page(StatusCode::NOT_FOUND, "There is no page at this address.".into())
+}
+
+/// Compares secrets without an early exit that would leak their prefix by timing.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Content-Security-Policy: everything from this origin only; no inline scripts or

@@ -380,3 +380,62 @@ async fn a_dead_lettered_job_is_listed_and_redriven_in_a_new_trace_linked_to_the
             .contains("No dead letters")
     );
 }
+
+#[tokio::test]
+async fn the_fault_switches_are_off_unless_enabled_or_opened_with_the_admin_token() {
+    let closed = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            env: vec![("FAULTS_ENABLED", "false".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(closed.get("/faults").await.status(), 404);
+    assert_eq!(closed.get("/api/faults").await.status(), 404);
+    assert!(!closed.get_text("/").await.contains(r#"href="/faults""#));
+
+    let guarded = TestApp::spawn_with(
+        binaries!(),
+        Options {
+            with_worker: false,
+            env: vec![
+                ("FAULTS_ENABLED", "false".into()),
+                ("FAULTS_ADMIN_TOKEN", "s3cret-token".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(guarded.get("/api/faults").await.status(), 404);
+    let wrong = guarded
+        .http
+        .get(guarded.url("/api/faults"))
+        .header("authorization", "Bearer nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    let put = guarded
+        .http
+        .put(guarded.url("/api/faults/web_error"))
+        .header("authorization", "Bearer s3cret-token")
+        .json(&json!({ "enabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(guarded.get("/").await.status(), 500, "the switch took effect");
+    let login = guarded.get("/faults?token=s3cret-token").await;
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let panel = guarded
+        .http
+        .get(guarded.url("/faults"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(panel.status(), 200);
+}
