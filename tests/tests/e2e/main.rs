@@ -6,6 +6,7 @@
 mod config_errors;
 mod faults;
 mod one_click_one_trace;
+mod proof;
 mod queue_propagation;
 mod reliability;
 mod todos;

@@ -426,10 +426,20 @@ async fn the_fault_switches_are_off_unless_enabled_or_opened_with_the_admin_toke
         .await
         .unwrap();
     assert_eq!(put.status(), 200);
-    assert_eq!(guarded.get("/").await.status(), 500, "the switch took effect");
+    assert_eq!(
+        guarded.get("/").await.status(),
+        500,
+        "the switch took effect"
+    );
     let login = guarded.get("/faults?token=s3cret-token").await;
     assert_eq!(login.status(), 303);
-    let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let panel = guarded
         .http
         .get(guarded.url("/faults"))
