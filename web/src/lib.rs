@@ -44,10 +44,9 @@ pub fn router(state: AppState) -> Router {
     if state.config.faults_enabled {
         routes = routes.merge(routes::faults::router());
     } else if let Some(token) = state.config.faults_admin_token.clone() {
-        routes = routes.merge(
-            routes::faults::router()
-                .layer(axum::middleware::from_fn_with_state(token, security::require_admin)),
-        );
+        routes = routes.merge(routes::faults::router().layer(
+            axum::middleware::from_fn_with_state(token, security::require_admin),
+        ));
     }
     let routes = routes
         .layer(axum::middleware::from_fn(inject::faults))

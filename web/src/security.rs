@@ -88,12 +88,19 @@ pub async fn require_admin(
         }
         return response;
     }
-    error_page(StatusCode::NOT_FOUND, "There is no page at this address.".into())
+    error_page(
+        StatusCode::NOT_FOUND,
+        "There is no page at this address.".into(),
+    )
 }
 
 /// Compares secrets without an early exit that would leak their prefix by timing.
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// Content-Security-Policy: everything from this origin only; no inline scripts or
