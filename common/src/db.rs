@@ -28,6 +28,7 @@ pub fn query_span(operation: &'static str, collection: &'static str, sql: &'stat
         db.collection.name = collection,
         db.query.text = normalise(sql),
         db.response.returned_rows = Empty,
+        enduser.id = crate::context::user(),
         error.type = Empty,
     )
 }

@@ -198,3 +198,41 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Whatever arrives in a message body, decoding answers; it never panics.
+        #[test]
+        fn decoding_never_panics(body in ".{0,300}") {
+            let _ = JobMessage::decode(&body);
+        }
+
+        #[test]
+        fn decoding_json_shaped_garbage_never_panics(
+            v in proptest::option::of(any::<i64>()),
+            kind in "[a-z_]{0,20}",
+            id in "[0-9a-f-]{0,40}",
+        ) {
+            let mut obj = serde_json::json!({ "kind": kind, "job_id": id, "todo_id": id });
+            if let Some(v) = v { obj["v"] = v.into(); }
+            let _ = JobMessage::decode(&obj.to_string());
+        }
+
+        #[test]
+        fn every_job_round_trips(a in any::<u128>(), b in any::<u128>(), which in 0..3u8) {
+            let todo_id = Uuid::from_u128(a);
+            let job = match which {
+                0 => Job::EnrichTodo { todo_id },
+                1 => Job::TodoCompleted { todo_id },
+                _ => Job::Meow,
+            };
+            let msg = JobMessage { v: VERSION, job_id: Uuid::from_u128(b), job };
+            prop_assert_eq!(JobMessage::decode(&msg.encode()), Ok(msg));
+        }
+    }
+}

@@ -5,9 +5,11 @@
 //! * [`job`]: the versioned JSON body of a job message.
 //! * [`db`]: OpenTelemetry DB client spans around queries (sqlx emits none).
 //! * [`faults`]: the fault catalogue and the registry web and worker read it from.
+//! * [`context`]: the user and fault scope of the work in progress (task-local, baggage).
 //! * [`config`]: reading environment variables with clear errors.
 
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod faults;
 pub mod job;

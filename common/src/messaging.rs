@@ -30,6 +30,7 @@ pub fn send_span(queue: &str) -> Span {
         messaging.message.id = Empty,
         job.id = Empty,
         job.kind = Empty,
+        enduser.id = Empty,
         error.type = Empty,
     )
 }
@@ -49,6 +50,7 @@ pub fn process_span(queue: &str, message_id: &str, batch_size: usize, receive_co
         messaging.aws_sqs.approximate_receive_count = receive_count as i64,
         job.id = Empty,
         job.kind = Empty,
+        enduser.id = Empty,
         error.type = Empty,
     )
 }

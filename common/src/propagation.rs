@@ -40,32 +40,6 @@ pub fn inject_fields(cx: &Context) -> HashMap<String, String> {
     carrier.0
 }
 
-/// `cx` with the current fault scope (if any) added to its baggage, so a fault scoped
-/// to one session follows that session's jobs into the worker.
-pub fn with_fault_scope(cx: Context) -> Context {
-    use opentelemetry::{KeyValue, baggage::BaggageExt};
-    let Some(scope) = crate::faults::current_scope() else {
-        return cx;
-    };
-    let mut entries: Vec<KeyValue> = cx
-        .baggage()
-        .iter()
-        .filter(|(k, _)| k.as_str() != crate::faults::SCOPE_BAGGAGE_KEY)
-        .map(|(k, (v, _))| KeyValue::new(k.clone(), v.clone()))
-        .collect();
-    entries.push(KeyValue::new(crate::faults::SCOPE_BAGGAGE_KEY, scope));
-    cx.with_baggage(entries)
-}
-
-/// The fault scope carried in `cx`'s baggage.
-pub fn fault_scope(cx: &Context) -> Option<String> {
-    use opentelemetry::baggage::BaggageExt;
-    cx.baggage()
-        .get(crate::faults::SCOPE_BAGGAGE_KEY)
-        .map(|v| v.as_str().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
 /// Rebuilds a context from stored `traceparent` / `baggage` fields (the outbox).
 pub fn extract_fields(fields: &HashMap<String, String>) -> Context {
     opentelemetry::global::get_text_map_propagator(|p| {
@@ -221,6 +195,33 @@ mod tests {
                 !cx.span().span_context().is_valid(),
                 "{bad:?} gave a valid context"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any attribute values: extraction yields a context (valid or empty), no panic.
+        #[test]
+        fn extraction_never_panics(traceparent in ".{0,120}", tracestate in ".{0,200}", baggage in ".{0,200}") {
+            opentelemetry::global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+                Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+                Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+            ]));
+            let attrs: HashMap<String, SqsMessageAttribute> = [("traceparent", traceparent), ("tracestate", tracestate), ("baggage", baggage)]
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut a = SqsMessageAttribute::default();
+                    a.string_value = Some(v);
+                    (k.to_owned(), a)
+                })
+                .collect();
+            let _ = extract_sqs_record(&attrs);
         }
     }
 }

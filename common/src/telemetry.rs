@@ -42,10 +42,7 @@ impl Telemetry {
     /// Installs the global subscriber. `default_service` is used unless
     /// `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) says otherwise.
     pub fn init(default_service: &'static str) -> anyhow::Result<Self> {
-        global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ]));
+        install_propagator();
 
         let exporting = otlp_endpoint().is_some();
         let mut resource = Resource::builder();
@@ -158,6 +155,14 @@ impl<P: SpanProcessor> SpanProcessor for Gate<P> {
     fn set_resource(&mut self, resource: &Resource) {
         self.0.set_resource(resource);
     }
+}
+
+/// The global W3C propagator: trace context and baggage.
+pub fn install_propagator() {
+    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]));
 }
 
 /// Exports everything `provider` has buffered; errors are logged, never fatal.

@@ -92,10 +92,7 @@ pub fn error_page(status: StatusCode, message: String) -> Response {
         reason: status.canonical_reason().unwrap_or("Error").to_owned(),
         message,
         trace_id: common::telemetry::current_trace_id(),
-        jaeger_ui_url: crate::JAEGER_UI_URL
-            .get()
-            .cloned()
-            .unwrap_or_else(|| crate::config::DEFAULT_JAEGER_UI_URL.to_owned()),
+        jaeger_ui_url: crate::jaeger_ui_url(),
     };
     (status, page).into_response()
 }

@@ -65,6 +65,7 @@ impl MakeSpan<Body> for MakeServerSpan {
             network.protocol.version = ?req.version(),
             user_agent.original = user_agent,
             http.response.status_code = Empty,
+            enduser.id = Empty,
             error.type = Empty,
         );
         // A malformed or missing traceparent yields an empty context: a new trace starts.

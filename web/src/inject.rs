@@ -1,5 +1,6 @@
-//! Request-level fault middleware: refreshes the fault snapshot, sets the request's
-//! fault scope (cookie `fault_scope` or baggage `fault.scope`), and injects `web_error`.
+//! Request context middleware: refreshes the fault snapshot, sets the request's user
+//! (cookie `user`, recorded as `enduser.id`) and fault scope (cookie `fault_scope` or
+//! baggage `fault.scope`), and injects `web_error`.
 
 use axum::{
     extract::Request,
@@ -7,7 +8,10 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use common::faults::{self, Fault, SCOPE_COOKIE};
+use common::{
+    context::RequestContext,
+    faults::{self, Fault, SCOPE_COOKIE},
+};
 use opentelemetry_http::HeaderExtractor;
 
 use crate::error::error_page;
@@ -21,8 +25,14 @@ fn exempt(path: &str) -> bool {
 
 pub async fn faults(request: Request, next: Next) -> Response {
     faults::refresh_if_stale().await;
-    let scope = scope_of(&request);
-    faults::with_scope(scope, async move {
+    let ctx = RequestContext {
+        user: user_of(request.headers()),
+        fault_scope: scope_of(&request),
+    };
+    if let Some(user) = &ctx.user {
+        tracing::Span::current().record("enduser.id", user.as_str());
+    }
+    common::context::scope(ctx, async move {
         if !exempt(request.uri().path())
             && let Some(fault) = faults::active(Fault::WebError)
         {
@@ -53,6 +63,14 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// Cookie naming the signed-in user (see `routes::users`).
+pub const USER_COOKIE: &str = "user";
+
+/// The signed-in user, if the cookie holds a valid name.
+pub fn user_of(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, USER_COOKIE).filter(|u| common::context::valid_user(u))
+}
+
 fn scope_of(request: &Request) -> Option<String> {
     cookie(request.headers(), SCOPE_COOKIE).or_else(|| {
         let cx = opentelemetry::global::get_text_map_propagator(|p| {
@@ -61,6 +79,6 @@ fn scope_of(request: &Request) -> Option<String> {
                 &HeaderExtractor(request.headers()),
             )
         });
-        common::propagation::fault_scope(&cx)
+        common::context::from_baggage(&cx).fault_scope
     })
 }

@@ -33,6 +33,19 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub(crate) static JAEGER_UI_URL: OnceLock<String> = OnceLock::new();
 static FAULTS_PANEL: OnceLock<bool> = OnceLock::new();
 
+/// The signed-in user of the request being rendered (for the page header).
+pub fn current_user() -> Option<String> {
+    common::context::user()
+}
+
+/// `JAEGER_UI_URL`, for pages rendered without the app state.
+pub fn jaeger_ui_url() -> String {
+    JAEGER_UI_URL
+        .get()
+        .cloned()
+        .unwrap_or_else(|| config::DEFAULT_JAEGER_UI_URL.to_owned())
+}
+
 /// Whether the fault panel is served (templates hide its link otherwise).
 pub fn faults_panel_enabled() -> bool {
     FAULTS_PANEL.get().copied().unwrap_or(false)

@@ -159,7 +159,7 @@ impl JobQueue {
                 HashMap::new()
             }
             None => propagation::inject_sqs_attributes(
-                &propagation::with_fault_scope(span.context()),
+                &common::context::with_baggage(span.context()),
                 1,
             ),
         };

@@ -86,8 +86,8 @@ pub async fn round(
             let _ = span.set_parent(origin.clone());
             span.add_link(origin_span);
         }
-        let scope = common::propagation::fault_scope(&origin);
-        let delivered = faults::with_scope(scope, async {
+        let ctx = common::context::from_baggage(&origin);
+        let delivered = common::context::scope(ctx, async {
             match queue.send(&message).await {
                 Ok(message_id) => db::jobs::mark_queued(&mut *tx, job.id, &message_id)
                     .await

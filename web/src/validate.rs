@@ -55,3 +55,27 @@ mod tests {
         assert!(title(&"é".repeat(MAX_TITLE_CHARS)).is_ok());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Accepted titles are trimmed, free of control characters and within limits;
+        /// anything else is a message, never a panic.
+        #[test]
+        fn accepted_titles_obey_the_rules(raw in "\\PC{0,260}|[\\s\\x00-\\x1f]{0,10}") {
+            match title(&raw) {
+                Ok(t) => {
+                    prop_assert!(!t.is_empty());
+                    prop_assert!(t.chars().count() <= MAX_TITLE_CHARS);
+                    prop_assert_eq!(t.trim(), t.as_str());
+                    prop_assert!(!t.chars().any(char::is_control));
+                }
+                Err(message) => prop_assert!(!message.is_empty()),
+            }
+        }
+    }
+}

@@ -24,6 +24,13 @@ pub struct IndexPage {
 }
 
 #[derive(Template, WebTemplate)]
+#[template(path = "signin.html")]
+pub struct SignInPage {
+    pub error: Option<String>,
+    pub jaeger_ui_url: String,
+}
+
+#[derive(Template, WebTemplate)]
 #[template(path = "dead_letters.html")]
 pub struct DeadLettersPage {
     pub jobs: Vec<crate::db::jobs::DeadJob>,

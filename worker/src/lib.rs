@@ -141,14 +141,17 @@ impl Worker {
             .unwrap_or("unknown");
         let span = messaging::process_span(queue, message_id, batch_size, attempt as u64);
         let parent = propagation::extract_sqs_record(&record.message_attributes);
-        let scope = propagation::fault_scope(&parent);
+        let ctx = common::context::from_baggage(&parent);
+        if let Some(user) = &ctx.user {
+            span.record("enduser.id", user.as_str());
+        }
         let producer = parent.span().span_context().clone();
         if producer.is_valid() {
             // Parent: one click is one trace in Jaeger. Link: what the FaaS conventions ask.
             let _ = span.set_parent(parent);
             span.add_link(producer);
         }
-        let result = faults::with_scope(scope, self.process(record, attempt, &span))
+        let result = common::context::scope(ctx, self.process(record, attempt, &span))
             .instrument(span.clone())
             .await;
         match &result {
@@ -173,21 +176,24 @@ impl Worker {
         let message = JobMessage::decode(record.body.as_deref().unwrap_or_default())?;
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
-        if let Some(fault) = faults::active(Fault::WorkerError) {
-            let fail_first = fault.param("fail_first_attempts");
-            if fail_first == 0 || i64::from(attempt) <= fail_first as i64 {
-                fault.mark(span);
-                return Err(RecordError::Injected("worker_error"));
+        jobs::run(&self.db, &message, attempt, async || {
+            if let Some(fault) = faults::active(Fault::WorkerError) {
+                let fail_first = fault.param("fail_first_attempts");
+                if fail_first == 0 || i64::from(attempt) <= fail_first as i64 {
+                    fault.mark(span);
+                    return Err(RecordError::Injected("worker_error"));
+                }
             }
-        }
-        if let Some(fault) = faults::active(Fault::WorkerTimeout)
-            && i64::from(attempt) <= fault.param("attempts") as i64
-        {
-            fault.mark(span);
-            // Outlive the visibility timeout: SQS hands the message to another poller.
-            tokio::time::sleep(Duration::from_millis(fault.param("sleep_ms"))).await;
-        }
-        jobs::run(&self.db, &message, attempt).await
+            if let Some(fault) = faults::active(Fault::WorkerTimeout)
+                && i64::from(attempt) <= fault.param("attempts") as i64
+            {
+                fault.mark(span);
+                // Outlive the visibility timeout: SQS hands the message to another poller.
+                tokio::time::sleep(Duration::from_millis(fault.param("sleep_ms"))).await;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Best effort: the job row shows the failure (`failed`, or `dead` on the attempt

@@ -8,7 +8,7 @@
 //! A fault may be scoped: it then fires only for requests whose `fault_scope` cookie or
 //! W3C baggage entry `fault.scope` matches, and web forwards that baggage with the job,
 //! so a presenter can break their own session and nobody else's. The scope of the work
-//! in progress is a task-local set by web's middleware and the worker's record loop.
+//! in progress comes from [`crate::context`].
 
 pub mod store;
 
@@ -287,10 +287,6 @@ pub struct Registry {
 
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
 
-tokio::task_local! {
-    static SCOPE: Option<String>;
-}
-
 /// Installs the process-wide registry. `seed` makes probabilistic faults repeatable.
 pub fn install(loader: Loader, ttl: Duration, seed: Option<u64>) {
     let rng = seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64);
@@ -357,16 +353,6 @@ impl Registry {
     }
 }
 
-/// Runs `fut` with `scope` as the scope of the work in progress.
-pub async fn with_scope<F: Future>(scope: Option<String>, fut: F) -> F::Output {
-    SCOPE.scope(scope, fut).await
-}
-
-/// The scope of the work in progress, if any.
-pub fn current_scope() -> Option<String> {
-    SCOPE.try_with(Clone::clone).ok().flatten()
-}
-
 /// Names of the faults switched on (whatever their scope), for a banner.
 pub fn enabled_names() -> Vec<String> {
     let Some(registry) = REGISTRY.get() else {
@@ -389,7 +375,7 @@ pub fn active(fault: Fault) -> Option<Active> {
         return None;
     }
     if let Some(scope) = &setting.scope
-        && current_scope().as_deref() != Some(scope.as_str())
+        && crate::context::fault_scope().as_deref() != Some(scope.as_str())
     {
         return None;
     }

@@ -10,6 +10,7 @@ mod proof;
 mod queue_propagation;
 mod reliability;
 mod todos;
+mod users;
 mod worker_batch;
 
 use std::time::Duration;

@@ -16,7 +16,7 @@ pub async fn insert(
     message: &JobMessage,
     trace_id: &str,
 ) -> Result<(), sqlx::Error> {
-    let cx = propagation::with_fault_scope(tracing::Span::current().context());
+    let cx = common::context::with_baggage(tracing::Span::current().context());
     let fields = propagation::inject_fields(&cx);
     const SQL: &str = "INSERT INTO jobs (id, todo_id, kind, trace_id, traceparent, baggage) \
         VALUES ($1, $2, $3, $4, $5, $6)";
@@ -50,6 +50,21 @@ pub async fn mark_queued(
     )
     .await
     .map(|_| ())
+}
+
+/// Locks a still-pending job for sending; false when it is not pending any more or
+/// the relay holds it.
+pub async fn claim_pending(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    const SQL: &str =
+        "SELECT id FROM jobs WHERE id = $1 AND state = 'pending' FOR UPDATE SKIP LOCKED";
+    traced(
+        query_span("SELECT", "jobs", SQL),
+        sqlx::query_scalar::<_, Uuid>(SQL)
+            .bind(id)
+            .fetch_optional(db),
+    )
+    .await
+    .map(|row| row.is_some())
 }
 
 /// A job the relay has to (re)send.

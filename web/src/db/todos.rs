@@ -39,16 +39,18 @@ macro_rules! list_sql {
     };
 }
 
-pub async fn list(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
+pub async fn list(pool: &PgPool, owner: &str) -> Result<Vec<TodoRow>, sqlx::Error> {
     if let Some(fault) = faults::active(Fault::NPlusOne) {
         fault.mark(&tracing::Span::current());
-        return list_one_by_one(pool).await;
+        return list_one_by_one(pool, owner).await;
     }
-    const SQL: &str = list_sql!(" ORDER BY t.created_at, t.id");
+    const SQL: &str = list_sql!(" WHERE t.owner = $1 ORDER BY t.created_at, t.id");
     let span = query_span("SELECT", "todos", SQL);
     let rows = traced(
         span.clone(),
-        sqlx::query_as::<_, TodoRow>(SQL).fetch_all(pool),
+        sqlx::query_as::<_, TodoRow>(SQL)
+            .bind(owner)
+            .fetch_all(pool),
     )
     .await?;
     span.record("db.response.returned_rows", rows.len() as i64);
@@ -60,14 +62,14 @@ type LatestJob = (String, String, i32, Option<String>, Option<String>);
 
 /// The `n_plus_one` fault: the to-dos first, then one query per row for its job, the
 /// classic ORM mistake; in the trace, a ladder of `SELECT jobs` spans.
-async fn list_one_by_one(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
+async fn list_one_by_one(pool: &PgPool, owner: &str) -> Result<Vec<TodoRow>, sqlx::Error> {
     const TODOS: &str = "SELECT t.id, t.title, t.completed, t.tags, t.priority, t.done_in_seconds, \
         t.created_at, t.created_trace_id, t.updated_trace_id, NULL::text AS job_kind, \
         NULL::text AS job_state, NULL::int AS job_attempts, NULL::text AS job_error, \
-        NULL::text AS job_trace_id FROM todos t ORDER BY t.created_at, t.id";
+        NULL::text AS job_trace_id FROM todos t WHERE t.owner = $1 ORDER BY t.created_at, t.id";
     let mut rows: Vec<TodoRow> = traced(
         query_span("SELECT", "todos", TODOS),
-        sqlx::query_as(TODOS).fetch_all(pool),
+        sqlx::query_as(TODOS).bind(owner).fetch_all(pool),
     )
     .await?;
     const JOB: &str = "SELECT kind, state, attempts, last_error, trace_id FROM jobs \
@@ -89,12 +91,13 @@ async fn list_one_by_one(pool: &PgPool) -> Result<Vec<TodoRow>, sqlx::Error> {
     Ok(rows)
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error> {
-    const SQL: &str = list_sql!(" WHERE t.id = $1");
+pub async fn get(pool: &PgPool, owner: &str, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error> {
+    const SQL: &str = list_sql!(" WHERE t.id = $1 AND t.owner = $2");
     traced(
         query_span("SELECT", "todos", SQL),
         sqlx::query_as::<_, TodoRow>(SQL)
             .bind(id)
+            .bind(owner)
             .fetch_optional(pool),
     )
     .await
@@ -102,18 +105,20 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error
 
 pub async fn insert(
     db: impl PgExecutor<'_>,
+    owner: &str,
     id: Uuid,
     title: &str,
     trace_id: &str,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "INSERT INTO todos (id, title, created_trace_id, updated_trace_id) \
-        VALUES ($1, $2, $3, $3)";
+    const SQL: &str = "INSERT INTO todos (id, title, created_trace_id, updated_trace_id, owner) \
+        VALUES ($1, $2, $3, $3, $4)";
     traced(
         query_span("INSERT", "todos", SQL),
         sqlx::query(SQL)
             .bind(id)
             .bind(title)
             .bind(trace_id)
+            .bind(owner)
             .execute(db),
     )
     .await
@@ -123,18 +128,20 @@ pub async fn insert(
 /// Returns false when the to-do does not exist.
 pub async fn update_title(
     db: impl PgExecutor<'_>,
+    owner: &str,
     id: Uuid,
     title: &str,
     trace_id: &str,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE todos SET title = $2, updated_at = now(), updated_trace_id = $3 \
-        WHERE id = $1";
+        WHERE id = $1 AND owner = $4";
     traced(
         query_span("UPDATE", "todos", SQL),
         sqlx::query(SQL)
             .bind(id)
             .bind(title)
             .bind(trace_id)
+            .bind(owner)
             .execute(db),
     )
     .await
@@ -145,11 +152,12 @@ pub async fn update_title(
 /// (completing a completed to-do again is a no-op, and enqueues nothing).
 pub async fn set_completed(
     db: impl PgExecutor<'_>,
+    owner: &str,
     id: Uuid,
     completed: bool,
     trace_id: &str,
 ) -> Result<Option<bool>, sqlx::Error> {
-    const SQL: &str = "WITH old AS (SELECT completed FROM todos WHERE id = $1 FOR UPDATE) \
+    const SQL: &str = "WITH old AS (SELECT completed FROM todos WHERE id = $1 AND owner = $4 FOR UPDATE) \
         UPDATE todos t SET completed = $2, \
         completed_at = CASE WHEN $2 THEN now() ELSE NULL END, \
         done_in_seconds = CASE WHEN $2 THEN t.done_in_seconds ELSE NULL END, \
@@ -161,26 +169,27 @@ pub async fn set_completed(
             .bind(id)
             .bind(completed)
             .bind(trace_id)
+            .bind(owner)
             .fetch_optional(db),
     )
     .await
 }
 
-pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    const SQL: &str = "DELETE FROM todos WHERE id = $1";
+pub async fn delete(db: impl PgExecutor<'_>, owner: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+    const SQL: &str = "DELETE FROM todos WHERE id = $1 AND owner = $2";
     traced(
         query_span("DELETE", "todos", SQL),
-        sqlx::query(SQL).bind(id).execute(db),
+        sqlx::query(SQL).bind(id).bind(owner).execute(db),
     )
     .await
     .map(|r| r.rows_affected() == 1)
 }
 
-pub async fn clear_completed(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
-    const SQL: &str = "DELETE FROM todos WHERE completed";
+pub async fn clear_completed(db: impl PgExecutor<'_>, owner: &str) -> Result<u64, sqlx::Error> {
+    const SQL: &str = "DELETE FROM todos WHERE completed AND owner = $1";
     traced(
         query_span("DELETE", "todos", SQL),
-        sqlx::query(SQL).execute(db),
+        sqlx::query(SQL).bind(owner).execute(db),
     )
     .await
     .map(|r| r.rows_affected())

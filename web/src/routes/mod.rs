@@ -5,6 +5,7 @@ pub mod dead_letters;
 pub mod faults;
 pub mod health;
 pub mod todos;
+pub mod users;
 
 use axum::{Router, http::StatusCode, response::Response};
 
@@ -14,6 +15,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(todos::router())
         .merge(health::router())
+        .merge(users::router())
         .merge(dead_letters::router())
         .merge(assets::router())
         .fallback(not_found)

@@ -146,7 +146,7 @@ async fn add(
     let trace_id = current_trace_id();
     let job = JobMessage::new(Job::EnrichTodo { todo_id: id });
     let mut tx = db::begin(&state.db).await?;
-    db::todos::insert(&mut *tx, id, &title, &trace_id).await?;
+    db::todos::insert(&mut *tx, &owner(), id, &title, &trace_id).await?;
     db::jobs::insert(&mut *tx, &job, &trace_id).await?;
     db::commit(tx).await?;
     enqueue(&state, &job).await;
@@ -168,7 +168,7 @@ async fn edit_title(
     // A new title means new tags: enrich again.
     let job = JobMessage::new(Job::EnrichTodo { todo_id: id });
     let mut tx = db::begin(&state.db).await?;
-    if !db::todos::update_title(&mut *tx, id, &title, &trace_id).await? {
+    if !db::todos::update_title(&mut *tx, &owner(), id, &title, &trace_id).await? {
         return Err(AppError::NotFound("to-do"));
     }
     db::jobs::insert(&mut *tx, &job, &trace_id).await?;
@@ -186,7 +186,7 @@ async fn set_completed(
     let Form(form) = form.map_err(bad_form)?;
     let trace_id = current_trace_id();
     let mut tx = db::begin(&state.db).await?;
-    let changed = db::todos::set_completed(&mut *tx, id, form.completed, &trace_id)
+    let changed = db::todos::set_completed(&mut *tx, &owner(), id, form.completed, &trace_id)
         .await?
         .ok_or(AppError::NotFound("to-do"))?;
     let job =
@@ -203,24 +203,24 @@ async fn set_completed(
 
 async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
-    if !db::todos::delete(&state.db, id).await? {
+    if !db::todos::delete(&state.db, &owner(), id).await? {
         return Err(AppError::NotFound("to-do"));
     }
     Ok(Redirect::to("/").into_response())
 }
 
 async fn clear_completed(State(state): State<AppState>) -> Result<Response> {
-    db::todos::clear_completed(&state.db).await?;
+    db::todos::clear_completed(&state.db, &owner()).await?;
     Ok(Redirect::to("/").into_response())
 }
 
 async fn api_list(State(state): State<AppState>) -> Result<Json<Vec<TodoRow>>> {
-    Ok(Json(db::todos::list(&state.db).await?))
+    Ok(Json(db::todos::list(&state.db, &owner()).await?))
 }
 
 async fn api_get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<TodoRow>> {
     let id = parse_id(&id)?;
-    db::todos::get(&state.db, id)
+    db::todos::get(&state.db, &owner(), id)
         .await?
         .map(Json)
         .ok_or(AppError::NotFound("to-do"))
@@ -228,16 +228,27 @@ async fn api_get(State(state): State<AppState>, Path(id): Path<String>) -> Resul
 
 /// Sends the job; on failure the job stays `pending` in the database (the to-do is
 /// saved either way) and the producer span carries the error.
+/// Sends the job now (the fast path), holding its row so that the outbox relay, which
+/// skips locked rows, never sends it too. If SQS refuses, the job stays `pending` and
+/// the relay delivers it later; the to-do is saved either way.
 async fn enqueue(state: &AppState, job: &JobMessage) {
-    match state.queue.send(job).await {
-        Ok(message_id) => {
-            if let Err(e) = db::jobs::mark_queued(&state.db, job.job_id, &message_id).await {
-                tracing::warn!(error = %e, job.id = %job.job_id, "could not mark job queued");
+    let result: Result<(), sqlx::Error> = async {
+        let mut tx = db::begin(&state.db).await?;
+        if !db::jobs::claim_pending(&mut *tx, job.job_id).await? {
+            // The relay got there first.
+            return db::commit(tx).await;
+        }
+        match state.queue.send(job).await {
+            Ok(message_id) => db::jobs::mark_queued(&mut *tx, job.job_id, &message_id).await?,
+            Err(e) => {
+                tracing::error!(error = %e, job.id = %job.job_id, "job not sent; it stays pending")
             }
         }
-        Err(e) => {
-            tracing::error!(error = %e, job.id = %job.job_id, "job not sent; it stays pending")
-        }
+        db::commit(tx).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, job.id = %job.job_id, "job left for the outbox relay");
     }
 }
 
@@ -257,8 +268,9 @@ async fn render(
     status: StatusCode,
     cat: bool,
 ) -> Result<Response> {
+    let owner = owner();
     let (todos, stats) = tokio::try_join!(
-        db::todos::list(&state.db),
+        db::todos::list(&state.db, &owner),
         db::todos::completion_stats(&state.db)
     )?;
     let page = IndexPage {
@@ -284,6 +296,13 @@ async fn invalid(state: &AppState, new_title: String, message: String) -> Result
     )
     .await
 }
+
+/// The signed-in user, or `guest`: to-dos belong to whoever is signed in.
+pub fn owner() -> String {
+    common::context::user().unwrap_or_else(|| GUEST.to_owned())
+}
+
+pub const GUEST: &str = "guest";
 
 fn parse_id(raw: &str) -> Result<Uuid> {
     Uuid::parse_str(raw).map_err(|_| AppError::NotFound("to-do"))

@@ -30,7 +30,15 @@ impl Outcome {
     }
 }
 
-pub async fn run(db: &PgPool, message: &JobMessage, attempt: i32) -> Result<Outcome, RecordError> {
+/// Runs the job unless an earlier delivery already did. `before_effect` runs after
+/// that check, inside the transaction: a failure it reports (an injected fault) rolls
+/// everything back, and a duplicate never reaches it.
+pub async fn run(
+    db: &PgPool,
+    message: &JobMessage,
+    attempt: i32,
+    before_effect: impl AsyncFnOnce() -> Result<(), RecordError>,
+) -> Result<Outcome, RecordError> {
     let mut tx = store::begin(db).await?;
     let state = store::lock_job(&mut *tx, message.job_id)
         .await?
@@ -39,6 +47,7 @@ pub async fn run(db: &PgPool, message: &JobMessage, attempt: i32) -> Result<Outc
         store::commit(tx).await?;
         return Ok(Outcome::Duplicate);
     }
+    before_effect().await?;
     let found = match message.job {
         Job::EnrichTodo { todo_id } => enrich::run(&mut tx, todo_id).await?,
         Job::TodoCompleted { todo_id } => completed::run(&mut tx, todo_id).await?,

@@ -43,8 +43,12 @@ pub async fn mark_failed(
     error: &str,
     last_attempt: bool,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE jobs SET state = CASE WHEN $4 THEN 'dead' ELSE 'failed' END, \
-        attempts = $2, last_error = $3, updated_at = now() WHERE id = $1 AND state <> 'done'";
+    // Attempts can finish out of order (a stale delivery after a newer one): never turn
+    // `dead` back into `failed`, nor lower the attempt count.
+    const SQL: &str = "UPDATE jobs SET \
+        state = CASE WHEN $4 OR state = 'dead' THEN 'dead' ELSE 'failed' END, \
+        attempts = GREATEST(attempts, $2), last_error = $3, updated_at = now() \
+        WHERE id = $1 AND state <> 'done'";
     traced(
         query_span("UPDATE", "jobs", SQL),
         sqlx::query(SQL)

@@ -1,0 +1,141 @@
+//! Sign-in by name: to-dos belong to users, and `enduser.id` travels with the click
+//! from the HTTP span into the worker's spans (W3C baggage).
+
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use tests::{TestApp, binaries};
+
+use crate::DEADLINE;
+
+async fn sign_in(app: &TestApp, name: &str) -> String {
+    let response = app.post_form("/signin", &[("name", name)]).await;
+    assert_eq!(response.status(), 303);
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_users_click_carries_enduser_id_from_the_http_span_into_the_worker() {
+    let app = TestApp::spawn(binaries!()).await;
+    let ada = sign_in(&app, "ada").await;
+    let (traceparent, trace_id) = tests::app::new_traceparent();
+    let response = app
+        .http
+        .post(app.url("/todos"))
+        .header("cookie", &ada)
+        .header("traceparent", traceparent)
+        .form(&[("title", "write the notes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let spans = app
+        .trace_where(&trace_id, "web and worker spans", DEADLINE, |s| {
+            s.iter()
+                .any(|s| s.service == "todo-worker" && s.name == "UPDATE jobs")
+                && s.iter().any(|s| s.kind == SpanKind::Server)
+        })
+        .await;
+    for (service, name) in [
+        ("todo-web", "POST /todos"),
+        ("todo-web", "INSERT todos"),
+        ("todo-worker", "UPDATE todos"),
+    ] {
+        let span = spans
+            .iter()
+            .find(|s| s.service == service && s.name == name)
+            .unwrap_or_else(|| panic!("{service} {name}"));
+        assert_eq!(span.attr_str("enduser.id"), Some("ada"), "{service} {name}");
+    }
+    let consumer = spans.iter().find(|s| s.kind == SpanKind::Consumer).unwrap();
+    assert_eq!(consumer.attr_str("enduser.id"), Some("ada"));
+
+    let page = app
+        .http
+        .get(app.url("/"))
+        .header("cookie", &ada)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("write the notes")
+            && page.contains(r#"<strong id="current-user">ada</strong>"#)
+    );
+}
+
+#[tokio::test]
+async fn users_see_and_change_only_their_own_todos() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        tests::app::Options {
+            with_worker: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let ada = sign_in(&app, "ada").await;
+    let bob = sign_in(&app, "bob").await;
+    app.http
+        .post(app.url("/todos"))
+        .header("cookie", &ada)
+        .form(&[("title", "ada's secret")])
+        .send()
+        .await
+        .unwrap();
+    let as_bob: Vec<serde_json::Value> = app
+        .http
+        .get(app.url("/api/todos"))
+        .header("cookie", &bob)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(as_bob.is_empty(), "bob sees none of ada's to-dos");
+    assert!(app.todos().await.is_empty(), "nor does a guest");
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM todos")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let delete = app
+        .http
+        .post(app.url(&format!("/todos/{id}/delete")))
+        .header("cookie", &bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 404, "bob cannot delete ada's to-do");
+    let owner: String = sqlx::query_scalar("SELECT owner FROM todos")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(owner, "ada");
+
+    for bad in ["", "a b", "x;y=1", &"n".repeat(33)] {
+        let response = app.post_form("/signin", &[("name", bad)]).await;
+        assert_eq!(response.status(), 422, "{bad:?}");
+    }
+    let forged = app
+        .http
+        .get(app.url("/api/todos"))
+        .header("cookie", "user=ada;evil")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200);
+    let out = app.post_form("/signout", &[]).await;
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+}
