@@ -12,14 +12,36 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::faults::{self, Fault};
 
+/// A query's CLIENT span and its operation (for [`observe`]rs).
+#[derive(Clone)]
+pub struct QuerySpan {
+    pub span: Span,
+    pub operation: &'static str,
+}
+
+/// Called after every query with its operation (`INSERT`…), its duration (injected
+/// latency included: that is what the user waited) and whether it succeeded.
+pub type Observer = fn(operation: &'static str, elapsed: std::time::Duration, ok: bool);
+
+static OBSERVER: std::sync::OnceLock<Observer> = std::sync::OnceLock::new();
+
+/// Installs the process's query observer (web's insights).
+pub fn observe(observer: Observer) {
+    let _ = OBSERVER.set(observer);
+}
+
 /// A CLIENT span named `{operation} {collection}` (e.g. `INSERT todos`), or just
 /// `{operation}` when the statement has no collection (`BEGIN`, `SELECT 1`).
-pub fn query_span(operation: &'static str, collection: &'static str, sql: &'static str) -> Span {
+pub fn query_span(
+    operation: &'static str,
+    collection: &'static str,
+    sql: &'static str,
+) -> QuerySpan {
     let (name, collection) = match collection {
         "" => (operation.to_owned(), None),
         c => (format!("{operation} {c}"), Some(c)),
     };
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "db.query",
         otel.name = name,
         otel.kind = "client",
@@ -30,16 +52,19 @@ pub fn query_span(operation: &'static str, collection: &'static str, sql: &'stat
         db.response.returned_rows = Empty,
         enduser.id = crate::context::user(),
         error.type = Empty,
-    )
+    );
+    QuerySpan { span, operation }
 }
 
 /// Runs a query inside `span`, applying the `db_unavailable` and `slow_db` faults; an
 /// error sets the span's status and `error.type` and adds an `exception` event, so a
 /// failed query explains itself in the trace.
-pub async fn traced<T, F>(span: Span, fut: F) -> Result<T, sqlx::Error>
+pub async fn traced<T, F>(query: QuerySpan, fut: F) -> Result<T, sqlx::Error>
 where
     F: Future<Output = Result<T, sqlx::Error>>,
 {
+    let started = std::time::Instant::now();
+    let span = query.span.clone();
     if let Some(fault) = faults::active(Fault::DbUnavailable) {
         fault.mark(&span);
         record_error(
@@ -47,6 +72,7 @@ where
             "db_unavailable",
             &"connection refused: database unavailable (fault injected)",
         );
+        notify(query.operation, started, false);
         // What sqlx reports when no connection can be had: callers treat it as an outage.
         return Err(sqlx::Error::PoolTimedOut);
     }
@@ -55,16 +81,25 @@ where
         let latency = std::time::Duration::from_millis(fault.param("latency_ms"));
         tokio::time::sleep(latency).instrument(span.clone()).await;
     }
-    traced_raw(span, fut).await
+    let result = traced_raw(query.clone(), fut).await;
+    notify(query.operation, started, result.is_ok());
+    result
+}
+
+fn notify(operation: &'static str, started: std::time::Instant, ok: bool) {
+    if let Some(observer) = OBSERVER.get() {
+        observer(operation, started.elapsed(), ok);
+    }
 }
 
 /// [`traced`] without fault injection: for the fault settings themselves (switching
 /// `db_unavailable` off must still work) and for infrastructure queries.
-pub async fn traced_raw<T, E, F>(span: Span, fut: F) -> Result<T, E>
+pub async fn traced_raw<T, E, F>(query: QuerySpan, fut: F) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
+    let span = query.span;
     let result = fut.instrument(span.clone()).await;
     if let Err(e) = &result {
         record_error(&span, "db_error", e);

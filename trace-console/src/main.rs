@@ -2,7 +2,8 @@
 //! prints each trace as one tree once it has been quiet for a moment, so the native
 //! demo shows one click as one trace across web and worker without Jaeger.
 //!
-//! `TRACE_CONSOLE_ADDR` (127.0.0.1:4318), `TRACE_CONSOLE_QUIET_MS` (1500).
+//! `TRACE_CONSOLE_ADDR` (127.0.0.1:4318), `TRACE_CONSOLE_QUIET_MS` (1500),
+//! `TRACE_CONSOLE_PRINT` (true; false only counts, for benchmarks: `GET /api/stats`).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -33,6 +34,10 @@ async fn main() -> std::process::ExitCode {
         }
     };
     println!("trace-console listening on http://{addr} (OTLP/HTTP)");
+    if std::env::var("TRACE_CONSOLE_PRINT").is_ok_and(|v| v == "false") {
+        let _ = tokio::signal::ctrl_c().await;
+        return std::process::ExitCode::SUCCESS;
+    }
     // Per trace: how many spans were printed; a trace is printed again if more arrive.
     let mut printed: HashMap<String, usize> = HashMap::new();
     let mut seen = 0;

@@ -8,7 +8,13 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse},
     common::v1::{AnyValue, KeyValue, any_value},
@@ -34,6 +40,8 @@ pub struct Span {
     pub links: Vec<(String, String)>,
     pub start_unix_nanos: u64,
     pub end_unix_nanos: u64,
+    /// When this receiver got the span (for "last span exported" measurements).
+    pub received_unix_ms: u64,
 }
 
 impl Span {
@@ -77,6 +85,8 @@ impl Receiver {
         };
         let app = Router::new()
             .route("/v1/traces", post(export))
+            .route("/api/stats", get(stats))
+            .route("/api/traces/{trace_id}", get(trace_summary))
             .with_state(receiver.spans.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -101,11 +111,39 @@ impl Receiver {
     }
 }
 
+/// `{"spans": n}`: how many spans arrived (benchmarks count dropped spans with it).
+async fn stats(State(spans): State<Arc<Mutex<Vec<Span>>>>) -> axum::Json<Value> {
+    let n = spans.lock().expect("spans lock").len();
+    axum::Json(serde_json::json!({ "spans": n }))
+}
+
+/// One trace: span count, services, and when its last span arrived.
+async fn trace_summary(
+    State(spans): State<Arc<Mutex<Vec<Span>>>>,
+    axum::extract::Path(trace_id): axum::extract::Path<String>,
+) -> axum::Json<Value> {
+    let spans = spans.lock().expect("spans lock");
+    let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
+    let mut services: Vec<&str> = trace.iter().map(|s| s.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    axum::Json(serde_json::json!({
+        "spans": trace.len(),
+        "services": services,
+        "names": trace.iter().map(|s| format!("{}:{}", s.service, s.name)).collect::<Vec<_>>(),
+        "last_received_unix_ms": trace.iter().map(|s| s.received_unix_ms).max(),
+    }))
+}
+
 async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (StatusCode, Vec<u8>) {
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return (StatusCode::BAD_REQUEST, Vec::new());
     };
     let mut received = Vec::new();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
     for resource_spans in request.resource_spans {
         let service = resource_spans
             .resource
@@ -133,6 +171,7 @@ async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (Sta
                         .collect(),
                     start_unix_nanos: s.start_time_unix_nano,
                     end_unix_nanos: s.end_time_unix_nano,
+                    received_unix_ms: now_ms,
                 });
             }
         }

@@ -102,6 +102,7 @@ mod tests {
             links: vec![],
             start_unix_nanos: start,
             end_unix_nanos: start + 1_000_000,
+            received_unix_ms: 0,
         }
     }
 

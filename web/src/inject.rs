@@ -33,22 +33,37 @@ pub async fn faults(request: Request, next: Next) -> Response {
         tracing::Span::current().record("enduser.id", user.as_str());
     }
     common::context::scope(ctx, async move {
-        if !exempt(request.uri().path())
-            && let Some(fault) = faults::active(Fault::WebError)
-        {
-            let span = tracing::Span::current();
-            fault.mark(&span);
-            let status = u16::try_from(fault.param("status"))
-                .ok()
-                .and_then(|s| StatusCode::from_u16(s).ok())
-                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let message = "Something broke while handling this request (fault web_error is on).";
-            common::db::record_error(&span, "web_error", &message);
-            return error_page(status, message.into());
-        }
-        next.run(request).await
+        let route = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "unmatched".into());
+        let started = std::time::Instant::now();
+        let response = match faults::active(Fault::WebError) {
+            Some(fault) if !exempt(request.uri().path()) => web_error(&fault),
+            _ => next.run(request).await,
+        };
+        crate::insights::record_request(
+            started.elapsed(),
+            response.status().as_u16(),
+            &route,
+            common::telemetry::current_trace_id(),
+        );
+        response
     })
     .await
+}
+
+fn web_error(fault: &faults::Active) -> Response {
+    let span = tracing::Span::current();
+    fault.mark(&span);
+    let status = u16::try_from(fault.param("status"))
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = "Something broke while handling this request (fault web_error is on).";
+    common::db::record_error(&span, "web_error", &message);
+    error_page(status, message.into())
 }
 
 /// The value of cookie `name`, if the request sent one.

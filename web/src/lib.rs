@@ -5,6 +5,7 @@ pub mod db;
 pub mod error;
 pub mod http_span;
 pub mod inject;
+pub mod insights;
 pub mod queue;
 pub mod relay;
 pub mod routes;
@@ -83,6 +84,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let _ = JAEGER_UI_URL.set(config.jaeger_ui_url.clone());
         ensure_database(&config.database_url).await?;
+        common::db::observe(insights::record_query);
         let db = PgPoolOptions::new()
             .max_connections(config.database_pool_size)
             .acquire_timeout(Duration::from_secs(3))

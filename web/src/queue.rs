@@ -92,6 +92,31 @@ impl JobQueue {
             .unwrap_or(0))
     }
 
+    /// Job ids of up to 10 DLQ messages, then hidden for `hide_secs`.
+    pub async fn scan_dlq(&self, hide_secs: i32) -> Result<Vec<uuid::Uuid>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(hide_secs)
+            .message_attribute_names(messaging::JOB_ID_ATTRIBUTE)
+            .send()
+            .await
+            .map_err(|e| QueueError::new("ReceiveMessage", e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| {
+                m.message_attributes()?
+                    .get(messaging::JOB_ID_ATTRIBUTE)?
+                    .string_value()
+            })
+            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+            .collect())
+    }
+
     /// Deletes the DLQ message(s) of `job_id` (best effort: looks at up to 100
     /// messages; the others become visible again at once).
     pub async fn remove_from_dlq(&self, job_id: uuid::Uuid) {

@@ -27,9 +27,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// so an outage is not hammered; the first success resets it.
 pub async fn run(db: PgPool, queue: JobQueue, config: RelayConfig) {
     let mut pause = config.interval;
+    let mut rounds = 0u64;
     loop {
         tokio::time::sleep(pause).await;
         faults::refresh_if_stale().await;
+        rounds += 1;
+        if rounds.is_multiple_of(5) {
+            reconcile_dead_letters(&db, &queue).await;
+        }
         pause = match round(&db, &queue, config).await {
             Ok(Round { sent, stuck: false }) => {
                 if sent > 0 {
@@ -46,6 +51,38 @@ pub async fn run(db: PgPool, queue: JobQueue, config: RelayConfig) {
                 (pause * 2).min(MAX_BACKOFF)
             }
         };
+    }
+}
+
+/// Marks jobs whose message sits in the DLQ as `dead`. The worker marks a job dead when
+/// its last allowed attempt fails, but SQS counts receives, not attempts: a message
+/// received again while an earlier delivery was still running can reach the DLQ
+/// without the worker seeing its "last" attempt. The DLQ is the truth.
+async fn reconcile_dead_letters(db: &PgPool, queue: &JobQueue) {
+    // Visibility 0: a peek that hides nothing from a redrive.
+    let Ok(ids) = queue.scan_dlq(0).await else {
+        return;
+    };
+    if ids.is_empty() {
+        return;
+    }
+    // Not traced: a periodic background check, like the relay's idle poll.
+    let result = sqlx::query(
+        "UPDATE jobs SET state = 'dead', updated_at = now() \
+         WHERE id = ANY($1) AND state NOT IN ('done', 'dead')",
+    )
+    .bind(&ids)
+    .execute(db)
+    .await;
+    match result {
+        Ok(r) if r.rows_affected() > 0 => {
+            tracing::warn!(
+                jobs = r.rows_affected(),
+                "jobs found in the DLQ marked dead"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not reconcile the DLQ"),
     }
 }
 

@@ -24,6 +24,13 @@ pub struct IndexPage {
 }
 
 #[derive(Template, WebTemplate)]
+#[template(path = "insights.html")]
+pub struct InsightsPage {
+    pub users: Vec<crate::insights::UserInsights>,
+    pub jaeger_ui_url: String,
+}
+
+#[derive(Template, WebTemplate)]
 #[template(path = "signin.html")]
 pub struct SignInPage {
     pub error: Option<String>,

@@ -5,6 +5,7 @@
 
 mod config_errors;
 mod faults;
+mod insights;
 mod one_click_one_trace;
 mod proof;
 mod queue_propagation;

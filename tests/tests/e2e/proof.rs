@@ -82,7 +82,9 @@ async fn hundreds_of_todos_survive_outages_errors_and_a_restart_with_the_books_b
     let mut app = TestApp::spawn_with(
         binaries!(),
         Options {
-            visibility_timeout: 1,
+            // Above a batch's processing time even on a loaded machine, as in production
+            // (AWS advises six times the function timeout).
+            visibility_timeout: 3,
             through_proxies: true,
             env: vec![("FAULTS_SEED", "7".into())],
             ..Default::default()

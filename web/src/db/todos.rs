@@ -53,7 +53,8 @@ pub async fn list(pool: &PgPool, owner: &str) -> Result<Vec<TodoRow>, sqlx::Erro
             .fetch_all(pool),
     )
     .await?;
-    span.record("db.response.returned_rows", rows.len() as i64);
+    span.span
+        .record("db.response.returned_rows", rows.len() as i64);
     Ok(rows)
 }
 

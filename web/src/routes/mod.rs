@@ -4,6 +4,7 @@ pub mod assets;
 pub mod dead_letters;
 pub mod faults;
 pub mod health;
+pub mod insights;
 pub mod todos;
 pub mod users;
 
@@ -15,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(todos::router())
         .merge(health::router())
+        .merge(insights::router())
         .merge(users::router())
         .merge(dead_letters::router())
         .merge(assets::router())

@@ -60,7 +60,10 @@ pub fn derive(title: &str) -> (Vec<String>, &'static str) {
         if needle.contains(' ') || needle.contains('!') {
             lower.contains(needle)
         } else {
-            words.iter().any(|w| w.trim_start_matches('#') == needle)
+            // "someday:", "urgent!" and "#home" still count as the plain word.
+            words
+                .iter()
+                .any(|w| w.trim_start_matches('#').trim_end_matches([':', '!']) == needle)
         }
     };
     let mut tags: Vec<String> = words
@@ -104,6 +107,8 @@ mod tests {
         assert_eq!(derive("fix the login bug ASAP").1, "high");
         assert_eq!(derive("call mum!!").1, "high");
         assert_eq!(derive("learn the banjo someday").1, "low");
+        assert_eq!(derive("someday: learn to juggle").1, "low");
+        assert_eq!(derive("urgent! call the bank").1, "high");
     }
 
     #[test]

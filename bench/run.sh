@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Benchmarks (numbers for the README; never asserted in tests). Release build, native,
+# on whatever this machine is. Needs wrk (apt) and the scripts' venv.
+#   (a) throughput and p99 of GET / and POST /todos, tracing off vs on (OTLP export to
+#       a local receiver)
+#   (b) click → worker done → last span exported (bench/slice.py, median and p99)
+#   (c) web peak RSS under load
+#   (d) worker cold start to first invocation (bench/lambda_stub.py)
+#   (e) spans dropped at about 1,000 requests/s (sent vs received by the receiver)
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+cd "$ROOT"
+command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
+ensure_venv
+check_postgres
+ensure_sqs
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
+
+log "building release binaries"
+cargo build --release --quiet --bins
+BIN="$CARGO_TARGET_DIR/release"
+DURATION="${BENCH_SECONDS:-15}"
+export DATABASE_URL="${DATABASE_URL%/*}/traced_todo_bench"
+export JOBS_QUEUE_URL="${AWS_ENDPOINT_URL_SQS}/123456789012/bench-jobs"
+export JOBS_DLQ_URL="${AWS_ENDPOINT_URL_SQS}/123456789012/bench-jobs-dlq"
+"$VENV/bin/python" scripts/create-queues.py >/dev/null
+WEB_PORT=3100
+RECEIVER=127.0.0.1:4399
+
+peak_rss() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
+start_web() { # extra env assignments…
+  env "$@" PORT=$WEB_PORT "$BIN/web" >/dev/null 2>&1 &
+  WEB_PID=$!
+  wait_for_port 127.0.0.1 $WEB_PORT web
+}
+stop_web() { kill -TERM "$WEB_PID"; wait "$WEB_PID" 2>/dev/null || true; }
+spans() { curl -s "http://$RECEIVER/api/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["spans"])'; }
+wrk_line() { # label, wrk args…
+  local label=$1; shift
+  local out; out=$(wrk --latency "$@")
+  local rps p99 requests
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  printf '%-34s %10s req/s   p99 %8s   (%s requests)\n' "$label" "$rps" "$p99" "$requests"
+  LAST_REQUESTS=$requests
+}
+
+TRACE_CONSOLE_ADDR=$RECEIVER TRACE_CONSOLE_PRINT=false "$BIN/trace-console" >/dev/null &
+wait_for_port 127.0.0.1 4399 trace-console
+
+echo "== (a) tracing off vs on, ${DURATION}s each, 2 threads, 16 connections"
+for mode in off on; do
+  if [ $mode = off ]; then
+    start_web RUST_LOG=off OTEL_EXPORTER_OTLP_ENDPOINT=
+  else
+    start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=warn
+  fi
+  psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos" 2>/dev/null || true
+  for i in $(seq 1 20); do curl -s -o /dev/null -X POST "http://127.0.0.1:$WEB_PORT/todos" -d "title=seed $i"; done
+  wrk_line "GET /  (tracing $mode)" -t2 -c16 -d"${DURATION}s" "http://127.0.0.1:$WEB_PORT/"
+  wrk_line "POST /todos (tracing $mode)" -t2 -c16 -d"${DURATION}s" -s bench/post.lua "http://127.0.0.1:$WEB_PORT"
+  [ $mode = on ] && echo "(c) web peak RSS after the runs with tracing on: $(peak_rss "$WEB_PID")"
+  stop_web
+done
+
+echo "== (e) spans dropped at ~1,000 requests/s (GET /healthz: one span each)"
+start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=warn
+before=$(spans)
+# wrk has no rate limit: 2 connections on /healthz land near 1,000 requests/s here.
+wrk_line "GET /healthz" -t1 -c2 -d10s "http://127.0.0.1:$WEB_PORT/healthz"
+sent=$LAST_REQUESTS
+stop_web # flushes on shutdown
+received=$(( $(spans) - before ))
+echo "(e) requests $sent, spans received $received, dropped $(( sent - received ))"
+
+echo "== (d) worker cold start"
+"$VENV/bin/python" bench/lambda_stub.py "$BIN/worker" 10
+
+echo "== (b) click → worker done → last span exported"
+start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER OTEL_BSP_SCHEDULE_DELAY=100 RUST_LOG=warn
+PATH="$VENV/bin:$PATH" cargo lambda watch --quiet --release -p worker --bin worker \
+  --invoke-address 127.0.0.1 --invoke-port 9100 \
+  --env-vars "DATABASE_URL=$DATABASE_URL,OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER,RUST_LOG=warn" >/dev/null 2>&1 &
+wait_for_port 127.0.0.1 9100 "cargo lambda watch" 120
+ESM_FUNCTION_URL=http://127.0.0.1:9100/2015-03-31/functions/worker/invocations "$BIN/esm" >/dev/null 2>&1 &
+WEB_PID=$WEB_PID RECEIVER_URL=http://$RECEIVER REQUESTS=1000 \
+  python3 bench/slice.py "http://127.0.0.1:$WEB_PORT"
+echo "(c) web peak RSS after that: $(peak_rss "$WEB_PID")"

@@ -1,0 +1,337 @@
+// Browser tests: Debian's Chromium, driven by playwright-core, against a running copy
+// of the stack (web + worker + esm + SQS + PostgreSQL). scripts/browser-test starts a
+// private one and runs this file with BASE_URL and JAEGER_UI_URL set:
+//
+//   scripts/browser-test                  # build, start, test, stop
+//   SKIP_BUILD=1 UPDATE_SCREENSHOTS=1 scripts/browser-test
+//
+// One browser per run; per test a fresh context (cookies) and page, and a user of its
+// own (to-dos belong to the signed-in user), so tests can also run again against the
+// same stack (scripts/browser-test --serve). Screenshots for the README go to
+// SCREENSHOT_DIR (default browser/screenshots/).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run these tests with scripts/browser-test`);
+  return value.replace(/\/+$/, '');
+}
+
+const BASE_URL = required('BASE_URL');
+const JAEGER_UI_URL = required('JAEGER_UI_URL');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SCREENSHOT_DIR =
+  process.env.SCREENSHOT_DIR || fileURLToPath(new URL('./screenshots/', import.meta.url));
+/** How long one expectation may take (ms). */
+const TIMEOUT = Number(process.env.BROWSER_TIMEOUT_MS ?? 15_000);
+/** How long the worker may take to finish a job (ms). */
+const JOB_TIMEOUT = Number(process.env.JOB_TIMEOUT_MS ?? 20_000);
+const HEX32 = /^[0-9a-f]{32}$/;
+/** Tells this run's users from those of earlier runs against the same database. */
+const RUN = randomBytes(3).toString('hex');
+
+const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const exactly = (s) => new RegExp(`^\\s*${escapeRe(s)}\\s*$`);
+const traceUrl = new RegExp(`^${escapeRe(JAEGER_UI_URL)}/trace/([0-9a-f]{32})$`);
+
+let browser;
+let context;
+let page;
+
+before(async () => {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+beforeEach(async () => {
+  context = await browser.newContext({ baseURL: BASE_URL, viewport: { width: 1200, height: 800 } });
+  context.setDefaultTimeout(TIMEOUT);
+  page = await context.newPage();
+});
+
+afterEach(async () => {
+  await context?.close();
+});
+
+// ---- helpers -------------------------------------------------------------------
+
+/** Signs this test's browser in as `name` (the session is just the `user` cookie). */
+async function signInAs(name) {
+  await context.addCookies([{ name: 'user', value: name, url: BASE_URL }]);
+}
+
+/** Signs in with the form at /signin. */
+async function signInWithForm(name) {
+  await page.goto('/signin');
+  await page.fill('#name', name);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.locator('#current-user', { hasText: exactly(name) }).waitFor();
+}
+
+/** The list row whose title is exactly `title`. */
+function todoRow(title) {
+  return page.locator('#todos li.todo').filter({ has: page.locator('.title', { hasText: exactly(title) }) });
+}
+
+/** Types `title` into the add form and presses Add; resolves to the new row. */
+async function addTodo(title) {
+  await page.fill('#new-title', title);
+  await page.locator('form.add-form').getByRole('button', { name: 'Add', exact: true }).click();
+  const row = todoRow(title);
+  await row.waitFor();
+  return row;
+}
+
+/** Reloads the list until `check()` holds: the list does not refresh by itself. */
+async function reloadUntil(check, what, timeout = JOB_TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    await page.goto('/');
+    if (await check()) return;
+    if (Date.now() > deadline) assert.fail(`after ${timeout} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 150)); // polling interval
+  }
+}
+
+/** The job label of a row, e.g. "enrich: done". */
+async function jobLabel(row) {
+  return (await row.locator('.job').textContent())?.trim();
+}
+
+async function screenshot(name) {
+  await page.screenshot({ path: join(SCREENSHOT_DIR, name), fullPage: true });
+}
+
+/** Switches a fault with the panel's form at /faults, as a presenter would. */
+async function switchFault(name, on, { scope = 'everyone' } = {}) {
+  await page.goto('/faults');
+  const fault = page.locator(`#fault-${name}`);
+  await fault.locator('input[name=enabled]').setChecked(on);
+  await fault.locator('select[name=scope]').selectOption(scope);
+  await fault.getByRole('button', { name: 'Apply' }).click();
+  await page.locator(`#fault-${name} .state`, { hasText: on ? /^ON$/ : /^off$/ }).waitFor();
+}
+
+/** Best effort, whatever happened in the test: the fault is off for the next one. */
+async function faultOff(name) {
+  await context.request.put(`/api/faults/${name}`, { data: { enabled: false, scope: null } });
+}
+
+// ---- tests ---------------------------------------------------------------------
+
+test('a. add a to-do: the worker tags it and the row links the trace of the click', async () => {
+  const title = 'buy milk #home';
+  await signInAs(`a-${RUN}`);
+  await page.goto('/');
+  const posted = page.waitForResponse(
+    (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/todos',
+  );
+  const row = await addTodo(title);
+  // W3C traceresponse: 00-<trace id>-<span id>-<flags>
+  const clickTrace = (await (await posted).headerValue('traceresponse'))?.split('-')[1];
+  assert.match(clickTrace ?? '', HEX32, 'POST /todos answers with a traceresponse header');
+
+  await reloadUntil(async () => (await jobLabel(row)) === 'enrich: done', `"${title}" reads "enrich: done"`);
+  assert.deepEqual((await row.locator('.tag').allTextContents()).sort(), ['#home', '#shopping']);
+
+  const href = await row.getByRole('link', { name: 'trace ↗' }).getAttribute('href');
+  const [, linked] = href.match(traceUrl) ?? [];
+  assert.ok(linked, `trace link ${href} points at ${JAEGER_UI_URL}/trace/<32 hex>`);
+  assert.equal(linked, clickTrace, "the row's trace is the trace of the click that added it");
+});
+
+test('b. edit a title: the row shows the new one', async () => {
+  await signInAs(`b-${RUN}`);
+  await page.goto('/');
+  const row = await addTodo('call the plumber');
+  const id = await row.getAttribute('id');
+  await row.locator('details.edit summary', { hasText: 'Edit' }).click();
+  const input = row.locator('details.edit input[name=title]');
+  await input.fill('call the plumber about the leak');
+  await row.getByRole('button', { name: 'Save' }).click();
+
+  const edited = todoRow('call the plumber about the leak');
+  await edited.waitFor();
+  assert.equal(await edited.getAttribute('id'), id, 'the same to-do, renamed');
+  await todoRow('call the plumber').waitFor({ state: 'detached' });
+});
+
+test('c. complete a to-do, then delete it', async () => {
+  await signInAs(`c-${RUN}`);
+  await page.goto('/');
+  const title = 'water the plants';
+  const id = await (await addTodo(title)).getAttribute('id');
+  const row = page.locator(`#${id}`);
+
+  await row.getByRole('button', { name: 'Mark done' }).click();
+  await page.locator(`#${id}.completed`).waitFor();
+  await row.getByRole('button', { name: 'Mark open' }).waitFor();
+
+  await row.getByRole('button', { name: `Delete ${title}`, exact: true }).click();
+  await row.waitFor({ state: 'detached' });
+  const list = await (await context.request.get('/api/todos')).json();
+  assert.ok(!list.some((t) => t.title === title), 'the API no longer lists it');
+});
+
+test('d. an empty title is refused with a message and adds nothing', async () => {
+  await signInAs(`d-${RUN}`);
+  await page.goto('/');
+  await addTodo('an existing to-do');
+  const rows = page.locator('#todos li.todo');
+  const before = await rows.count();
+  const stored = (await (await context.request.get('/api/todos')).json()).length;
+
+  await page.fill('#new-title', '');
+  await page.locator('form.add-form').getByRole('button', { name: 'Add', exact: true }).click();
+  await page.locator('#form-error', { hasText: exactly('A to-do needs a title.') }).waitFor();
+  assert.equal(await page.locator('#new-title').getAttribute('aria-invalid'), 'true');
+  assert.equal(await rows.count(), before, 'no row added');
+  assert.equal((await (await context.request.get('/api/todos')).json()).length, stored, 'nothing stored');
+});
+
+test('e. fault web_error: a 500 page naming its trace; the panel switches it off again', async () => {
+  try {
+    await switchFault('web_error', true);
+    await screenshot('faults-panel.png');
+
+    const response = await page.goto('/');
+    assert.equal(response.status(), 500);
+    await page.locator('.error-page h1', { hasText: /^500\b/ }).waitFor();
+    const traceId = (await page.locator('code#trace-id').textContent()).trim();
+    assert.match(traceId, HEX32);
+    const link = page.getByRole('link', { name: /open this trace in Jaeger/ });
+    assert.equal(await link.getAttribute('href'), `${JAEGER_UI_URL}/trace/${traceId}`);
+    assert.equal((await response.headerValue('traceresponse'))?.split('-')[1], traceId,
+      'the page names the trace of its own request');
+    await screenshot('web-error.png');
+
+    // The panel stays usable while every other page fails.
+    await switchFault('web_error', false);
+    const again = await page.goto('/');
+    assert.equal(again.status(), 200);
+    await page.locator('#new-title').waitFor();
+    await page.locator('.error-page').waitFor({ state: 'detached' });
+  } finally {
+    await faultOff('web_error');
+  }
+});
+
+test('f. sign in by name: the header names the user, whose list is their own', async () => {
+  // A guest adds a to-do first…
+  await page.goto('/');
+  await page.getByRole('link', { name: 'Sign in' }).waitFor();
+  const guests = `the guest's to-do ${RUN}`;
+  await addTodo(guests);
+
+  const name = `grace-${RUN}`;
+  await page.goto('/signin');
+  await page.fill('#name', name);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.locator('header .user', { hasText: exactly(`Signed in as ${name}`) }).waitFor();
+  assert.equal((await page.locator('#current-user').textContent()).trim(), name);
+  // …which is not hers.
+  await page.locator('#todos li.empty').waitFor();
+  assert.equal(await todoRow(guests).count(), 0);
+  assert.equal(await page.locator('#todos li.todo').count(), 0);
+});
+
+test('g. the list with enriched to-dos (screenshot)', async () => {
+  // A user of its own, whose list holds just these (emptied if an earlier run filled it).
+  await signInWithForm('ada');
+  const rows = page.locator('#todos li.todo');
+  for (let n = await rows.count(); n > 0; n--) {
+    await rows.first().locator('form.delete button').click();
+    await page.locator('#todos li.todo').nth(n - 1).waitFor({ state: 'detached' });
+  }
+
+  const todos = [
+    { title: 'buy milk and eggs #home', tags: ['#home', '#shopping'] },
+    { title: 'fix the login bug asap', tags: ['#code'], priority: 'high' },
+    { title: 'reply to the meeting invite', tags: ['#email', '#meeting'] },
+    { title: 'learn to juggle someday', tags: [], priority: 'low' },
+    { title: 'clean the garage', tags: ['#home'] },
+  ];
+  for (const { title } of todos) await addTodo(title);
+  await todoRow('clean the garage').getByRole('button', { name: 'Mark done' }).click();
+  await page.locator('#todos li.todo.completed').waitFor();
+
+  await reloadUntil(async () => {
+    const labels = await page.locator('#todos li.todo .job').allTextContents();
+    return labels.length === todos.length && labels.every((l) => / done$/.test(l.trim()));
+  }, 'every job reads done');
+  for (const { title, tags, priority } of todos) {
+    const row = todoRow(title);
+    assert.deepEqual((await row.locator('.tag').allTextContents()).sort(), tags, `tags of "${title}"`);
+    if (priority) assert.equal((await row.locator('.priority').textContent()).trim(), priority, `priority of "${title}"`);
+  }
+  assert.equal(await jobLabel(todoRow('clean the garage')), 'stats: done');
+  await todoRow('clean the garage').locator('.done-in').waitFor();
+  await screenshot('todo-list.png');
+});
+
+test('h. fault poison_message: the job dies after 3 receives and shows on /dead-letters', async () => {
+  const title = 'renew the passport';
+  const dlqDepth = async () => {
+    await page.goto('/dead-letters');
+    const [, n] = (await page.locator('.summary').textContent()).match(/\((\d+) messages? there now\)/) ?? [];
+    assert.ok(n !== undefined, 'the page shows the DLQ depth');
+    return Number(n);
+  };
+  try {
+    const depthBefore = await dlqDepth();
+    // Scoped to this browser: the cookie travels to the worker as baggage.
+    await switchFault('poison_message', true, { scope: 'me' });
+    await signInAs(`h-${RUN}`);
+    await page.goto('/');
+    const row = await addTodo(title);
+    const trace = await row.getByRole('link', { name: 'trace ↗' }).getAttribute('href');
+    await reloadUntil(async () => /^enrich: dead/.test(await jobLabel(row)),
+      `"${title}" reads "enrich: dead"`, 60_000);
+    await faultOff('poison_message');
+
+    // The dead letter, found by the trace of the click that made it.
+    await page.goto('/dead-letters');
+    const dead = page.locator('#dead-letters li.todo').filter({ has: page.locator(`a[href="${trace}"]`) });
+    await dead.waitFor();
+    assert.equal((await dead.locator('.title').textContent()).trim(), `enrich_todo: ${title}`);
+    assert.equal((await dead.locator('.job-dead').textContent()).trim(), 'dead after 3 receives');
+    await dead.getByRole('button', { name: 'Redrive' }).waitFor();
+    // SQS moves the message at the receive after the third: then the page counts it
+    // (at least it: on a stack reused from an earlier run, others may arrive too).
+    const deadline = Date.now() + 30_000;
+    while ((await dlqDepth()) < depthBefore + 1) {
+      if (Date.now() > deadline) assert.fail(`the DLQ holds more than the ${depthBefore} message(s) it held before`);
+      await new Promise((r) => setTimeout(r, 250)); // polling interval
+    }
+    // The page as anyone sees it (not signed in as this run's throwaway user).
+    await context.clearCookies();
+    await page.goto('/dead-letters');
+    await dead.waitFor();
+    await screenshot('dead-letters.png');
+  } finally {
+    await faultOff('poison_message');
+  }
+});
