@@ -87,8 +87,10 @@ where
 }
 
 fn notify(operation: &'static str, started: std::time::Instant, ok: bool) {
+    let elapsed = started.elapsed();
+    crate::metrics::db_operation(operation, elapsed, ok);
     if let Some(observer) = OBSERVER.get() {
-        observer(operation, started.elapsed(), ok);
+        observer(operation, elapsed, ok);
     }
 }
 

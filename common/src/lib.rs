@@ -6,6 +6,7 @@
 //! * [`db`]: OpenTelemetry DB client spans around queries (sqlx emits none).
 //! * [`faults`]: the fault catalogue and the registry web and worker read it from.
 //! * [`context`]: the user and fault scope of the work in progress (task-local, baggage).
+//! * [`metrics`]: OTLP metrics (HTTP and DB durations, jobs, queue age).
 //! * [`config`]: reading environment variables with clear errors.
 
 pub mod config;
@@ -14,5 +15,6 @@ pub mod db;
 pub mod faults;
 pub mod job;
 pub mod messaging;
+pub mod metrics;
 pub mod propagation;
 pub mod telemetry;

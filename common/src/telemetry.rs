@@ -20,6 +20,7 @@ use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::Trac
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
+    metrics::SdkMeterProvider,
     propagation::{BaggagePropagator, TraceContextPropagator},
     trace::{SdkTracerProvider, SpanData, SpanProcessor},
 };
@@ -35,6 +36,7 @@ hyper=warn,h2=warn,reqwest=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=
 /// at the end of every Lambda invocation); dropping it flushes and shuts down.
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    meters: Option<SdkMeterProvider>,
     exporting: bool,
 }
 
@@ -60,6 +62,26 @@ impl Telemetry {
         }
         let provider = provider.build();
         global::set_tracer_provider(provider.clone());
+        // Metrics go to the same OTLP endpoint; without one there is nowhere to send them.
+        let meters = if exporting {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .build()
+                .map_err(|e| anyhow::anyhow!("OTLP metric exporter: {e}"))?;
+            let mut resource = Resource::builder();
+            if !service_name_configured() {
+                resource = resource.with_service_name(default_service);
+            }
+            let meters = SdkMeterProvider::builder()
+                .with_resource(resource.build())
+                .with_periodic_exporter(exporter)
+                .build();
+            global::set_meter_provider(meters.clone());
+            crate::metrics::install();
+            Some(meters)
+        } else {
+            None
+        };
 
         let otel = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(default_service))
@@ -98,6 +120,7 @@ impl Telemetry {
         }
         Ok(Self {
             provider,
+            meters,
             exporting,
         })
     }
@@ -114,6 +137,20 @@ impl Telemetry {
     /// Exports everything buffered so far; errors are logged, never fatal.
     pub fn flush(&self) {
         flush(&self.provider);
+        self.flush_metrics();
+    }
+
+    /// Exports the metrics collected so far (Lambda: after every invocation).
+    pub fn flush_metrics(&self) {
+        if let Some(meters) = &self.meters
+            && let Err(e) = meters.force_flush()
+        {
+            tracing::warn!(error = %e, "metric flush failed");
+        }
+    }
+
+    pub fn meter_provider(&self) -> Option<SdkMeterProvider> {
+        self.meters.clone()
     }
 }
 
@@ -174,6 +211,11 @@ pub fn flush(provider: &SdkTracerProvider) {
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
+        if let Some(meters) = &self.meters
+            && let Err(e) = meters.shutdown()
+        {
+            eprintln!("metrics shutdown: {e}");
+        }
         if let Err(e) = self.provider.shutdown() {
             eprintln!("telemetry shutdown: {e}");
         }

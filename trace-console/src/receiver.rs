@@ -62,9 +62,19 @@ impl Span {
     }
 }
 
+/// One received metric data point: which metric, from which service, with what
+/// attributes (values are not kept: tests ask whether a series exists).
+#[derive(Debug, Clone)]
+pub struct MetricPoint {
+    pub service: String,
+    pub name: String,
+    pub attributes: HashMap<String, Value>,
+}
+
 #[derive(Clone, Default)]
 pub struct Receiver {
     spans: Arc<Mutex<Vec<Span>>>,
+    metrics: Arc<Mutex<Vec<MetricPoint>>>,
     pub addr: Option<SocketAddr>,
 }
 
@@ -87,7 +97,12 @@ impl Receiver {
             .route("/v1/traces", post(export))
             .route("/api/stats", get(stats))
             .route("/api/traces/{trace_id}", get(trace_summary))
-            .with_state(receiver.spans.clone());
+            .with_state(receiver.spans.clone())
+            .merge(
+                Router::new()
+                    .route("/v1/metrics", post(export_metrics))
+                    .with_state(receiver.metrics.clone()),
+            );
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -103,12 +118,65 @@ impl Receiver {
         self.spans.lock().expect("spans lock").clone()
     }
 
+    pub fn metrics(&self) -> Vec<MetricPoint> {
+        self.metrics.lock().expect("metrics lock").clone()
+    }
+
     pub fn trace(&self, trace_id: &str) -> Vec<Span> {
         self.spans()
             .into_iter()
             .filter(|s| s.trace_id == trace_id)
             .collect()
     }
+}
+
+async fn export_metrics(
+    State(metrics): State<Arc<Mutex<Vec<MetricPoint>>>>,
+    body: Bytes,
+) -> (StatusCode, Vec<u8>) {
+    use opentelemetry_proto::tonic::{
+        collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse},
+        metrics::v1::metric::Data,
+    };
+    let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+        return (StatusCode::BAD_REQUEST, Vec::new());
+    };
+    let mut points = Vec::new();
+    for rm in request.resource_metrics {
+        let service = rm
+            .resource
+            .as_ref()
+            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+            .and_then(|kv| kv.value.as_ref())
+            .map(|v| to_json(v).as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        for sm in rm.scope_metrics {
+            for m in sm.metrics {
+                let attribute_sets: Vec<Vec<KeyValue>> = match m.data {
+                    Some(Data::Histogram(h)) => {
+                        h.data_points.into_iter().map(|p| p.attributes).collect()
+                    }
+                    Some(Data::Sum(s)) => s.data_points.into_iter().map(|p| p.attributes).collect(),
+                    Some(Data::Gauge(g)) => {
+                        g.data_points.into_iter().map(|p| p.attributes).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                for attrs in attribute_sets {
+                    points.push(MetricPoint {
+                        service: service.clone(),
+                        name: m.name.clone(),
+                        attributes: attributes(&attrs),
+                    });
+                }
+            }
+        }
+    }
+    metrics.lock().expect("metrics lock").extend(points);
+    (
+        StatusCode::OK,
+        ExportMetricsServiceResponse::default().encode_to_vec(),
+    )
 }
 
 /// `{"spans": n}`: how many spans arrived (benchmarks count dropped spans with it).

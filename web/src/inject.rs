@@ -38,11 +38,18 @@ pub async fn faults(request: Request, next: Next) -> Response {
             .get::<axum::extract::MatchedPath>()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_else(|| "unmatched".into());
+        let method = request.method().as_str().to_owned();
         let started = std::time::Instant::now();
         let response = match faults::active(Fault::WebError) {
             Some(fault) if !exempt(request.uri().path()) => web_error(&fault),
             _ => next.run(request).await,
         };
+        common::metrics::http_request(
+            &method,
+            &route,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
         crate::insights::record_request(
             started.elapsed(),
             response.status().as_u16(),

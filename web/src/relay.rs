@@ -34,6 +34,7 @@ pub async fn run(db: PgPool, queue: JobQueue, config: RelayConfig) {
         rounds += 1;
         if rounds.is_multiple_of(5) {
             reconcile_dead_letters(&db, &queue).await;
+            oldest_job_age(&db).await;
         }
         pause = match round(&db, &queue, config).await {
             Ok(Round { sent, stuck: false }) => {
@@ -83,6 +84,20 @@ async fn reconcile_dead_letters(db: &PgPool, queue: &JobQueue) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not reconcile the DLQ"),
+    }
+}
+
+/// Feeds the `jobs.queue.oldest_age` gauge (CloudWatch's ApproximateAgeOfOldestMessage
+/// is not in the SQS API, so the jobs table answers: oldest job not yet done).
+async fn oldest_job_age(db: &PgPool) {
+    let age: Result<Option<f64>, _> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM jobs \
+         WHERE state IN ('pending', 'queued', 'failed')",
+    )
+    .fetch_one(db)
+    .await;
+    if let Ok(age) = age {
+        common::metrics::oldest_job_age(Duration::from_secs_f64(age.unwrap_or(0.0).max(0.0)));
     }
 }
 

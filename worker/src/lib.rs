@@ -41,6 +41,7 @@ pub async fn run_function() -> anyhow::Result<()> {
     let telemetry = telemetry::Telemetry::init("todo-worker")?;
     let worker = Worker::from_env()?;
     let provider = telemetry.provider();
+    let meters = telemetry.meter_provider();
     let handler = service_fn(|event| worker.handle_batch(event));
     Runtime::new(handler)
         .layer(
@@ -48,6 +49,9 @@ pub async fn run_function() -> anyhow::Result<()> {
                 // The `lost_spans` fault: the classic bug of not flushing here.
                 if !telemetry::discarding_spans() {
                     telemetry::flush(&provider);
+                }
+                if let Some(meters) = &meters {
+                    let _ = meters.force_flush();
                 }
             })
             .with_trigger(OpenTelemetryFaasTrigger::PubSub),
@@ -156,10 +160,13 @@ impl Worker {
             .await;
         match &result {
             Ok(outcome) => {
+                common::metrics::job(span_kind(record), outcome.as_str());
                 span.set_attribute("job.outcome", outcome.as_str());
                 tracing::info!(parent: &span, outcome = outcome.as_str(), "record processed");
             }
             Err(e) => {
+                let last = attempt >= self.max_receive_count;
+                common::metrics::job(span_kind(record), if last { "dead" } else { "failed" });
                 record_error(&span, e.error_type(), e);
                 self.record_failure(record, attempt, e).await;
             }
@@ -219,6 +226,16 @@ impl Worker {
             tracing::warn!(error = %db, "could not record the failure");
         }
     }
+}
+
+/// The job kind a record claims, for metrics (`unreadable` when the body is not a job).
+fn span_kind(record: &SqsMessage) -> &'static str {
+    record
+        .body
+        .as_deref()
+        .and_then(|b| JobMessage::decode(b).ok())
+        .map(|m| m.job.kind())
+        .unwrap_or("unreadable")
 }
 
 /// `ApproximateReceiveCount` (1 on the first delivery).

@@ -139,3 +139,86 @@ async fn users_see_and_change_only_their_own_todos() {
             .contains("Max-Age=0")
     );
 }
+
+#[tokio::test]
+async fn metrics_arrive_over_otlp_with_routes_outcomes_and_bounded_users() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        tests::app::Options {
+            env: vec![("OTEL_METRIC_EXPORT_INTERVAL", "200".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let ada = sign_in(&app, "ada").await;
+    app.http
+        .post(app.url("/todos"))
+        .header("cookie", &ada)
+        .form(&[("title", "measure me")])
+        .send()
+        .await
+        .unwrap();
+    let has =
+        |service: &'static str, name: &'static str, key: &'static str, value: serde_json::Value| {
+            let app = &app;
+            move || {
+                let found = app.otlp.metrics().into_iter().any(|p| {
+                    p.service == service && p.name == name && p.attributes.get(key) == Some(&value)
+                });
+                async move { found.then_some(()) }
+            }
+        };
+    tests::eventually(
+        "the HTTP duration metric",
+        DEADLINE,
+        has(
+            "todo-web",
+            "http.server.request.duration",
+            "http.route",
+            "/todos".into(),
+        ),
+    )
+    .await;
+    tests::eventually(
+        "ada's DB write durations",
+        DEADLINE,
+        has(
+            "todo-web",
+            "db.client.operation.duration",
+            "enduser.id",
+            "ada".into(),
+        ),
+    )
+    .await;
+    tests::eventually(
+        "the worker's DB durations for ada",
+        DEADLINE,
+        has(
+            "todo-worker",
+            "db.client.operation.duration",
+            "enduser.id",
+            "ada".into(),
+        ),
+    )
+    .await;
+    tests::eventually(
+        "a processed job",
+        DEADLINE,
+        has(
+            "todo-worker",
+            "jobs.processed",
+            "job.outcome",
+            "done".into(),
+        ),
+    )
+    .await;
+    tests::eventually("the queue age gauge", DEADLINE, || {
+        let found = app
+            .otlp
+            .metrics()
+            .iter()
+            .any(|p| p.name == "jobs.queue.oldest_age");
+        async move { found.then_some(()) }
+    })
+    .await;
+}
