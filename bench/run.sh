@@ -17,7 +17,7 @@ ensure_sqs
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
 log "building release binaries"
-cargo build --release --quiet --bins
+cargo build --release --quiet -p web -p worker -p trace-console -p loadgen --bins
 BIN="$CARGO_TARGET_DIR/release"
 DURATION="${BENCH_SECONDS:-15}"
 export DATABASE_URL="${DATABASE_URL%/*}/traced_todo_bench"
@@ -52,9 +52,9 @@ wait_for_port 127.0.0.1 4399 trace-console
 echo "== (a) tracing off vs on, ${DURATION}s each, 2 threads, 16 connections"
 for mode in off on; do
   if [ $mode = off ]; then
-    start_web RUST_LOG=off OTEL_EXPORTER_OTLP_ENDPOINT=
+    start_web RUST_LOG=off OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT=
   else
-    start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=warn
+    start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off
   fi
   psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos" 2>/dev/null || true
   for i in $(seq 1 20); do curl -s -o /dev/null -X POST "http://127.0.0.1:$WEB_PORT/todos" -d "title=seed $i"; done
@@ -65,10 +65,9 @@ for mode in off on; do
 done
 
 echo "== (e) spans dropped at ~1,000 requests/s (GET /healthz: one span each)"
-start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=warn
+start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off
 before=$(spans)
-# wrk has no rate limit: 2 connections on /healthz land near 1,000 requests/s here.
-wrk_line "GET /healthz" -t1 -c2 -d10s "http://127.0.0.1:$WEB_PORT/healthz"
+PACE_MS=2 wrk_line "GET /healthz, paced" -t1 -c2 -d20s -s bench/paced.lua "http://127.0.0.1:$WEB_PORT/healthz"
 sent=$LAST_REQUESTS
 stop_web # flushes on shutdown
 received=$(( $(spans) - before ))
@@ -78,10 +77,10 @@ echo "== (d) worker cold start"
 "$VENV/bin/python" bench/lambda_stub.py "$BIN/worker" 10
 
 echo "== (b) click → worker done → last span exported"
-start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER OTEL_BSP_SCHEDULE_DELAY=100 RUST_LOG=warn
+start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER OTEL_BSP_SCHEDULE_DELAY=100 RUST_LOG=off
 PATH="$VENV/bin:$PATH" cargo lambda watch --quiet --release -p worker --bin worker \
   --invoke-address 127.0.0.1 --invoke-port 9100 \
-  --env-vars "DATABASE_URL=$DATABASE_URL,OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER,RUST_LOG=warn" >/dev/null 2>&1 &
+  --env-vars "DATABASE_URL=$DATABASE_URL,OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER,RUST_LOG=off" >/dev/null 2>&1 &
 wait_for_port 127.0.0.1 9100 "cargo lambda watch" 120
 ESM_FUNCTION_URL=http://127.0.0.1:9100/2015-03-31/functions/worker/invocations "$BIN/esm" >/dev/null 2>&1 &
 WEB_PID=$WEB_PID RECEIVER_URL=http://$RECEIVER REQUESTS=1000 \

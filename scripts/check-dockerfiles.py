@@ -8,6 +8,11 @@ For every Dockerfile a compose service builds, and every deploy/*Dockerfile*:
     defaults substituted;
   * each COPY --from names an earlier stage (or a tagged image);
   * each compose build target is a stage of its Dockerfile;
+  * each Rust binary a stage copies out of another (`COPY --from=builder
+    /app/target/release/NAME`) is built there: a `cargo build` of that stage selects it
+    (`--bin NAME` of one of its `-p` packages, or all binaries); every `--bin` belongs to a
+    selected workspace package; and the stage's `cargo chef cook` selects the same
+    packages and binaries as its `cargo build`, so the build reuses the cooked layer;
   * ARG CARGO_LAMBDA_VERSION equals scripts/requirements.txt's cargo-lambda pin;
   * what the crates read at compile time (include_str!, sqlx::migrate!, askama's
     template dirs) is in the build context.
@@ -25,6 +30,7 @@ import os
 import re
 import shlex
 import sys
+import tomllib
 
 import yaml
 
@@ -113,12 +119,132 @@ def ignored(relpath, patterns):
     return result
 
 
+def workspace_binaries():
+    """package name → its binary targets, for the workspace members of ./Cargo.toml
+    ([[bin]] entries plus Cargo's automatic src/main.rs and src/bin/*.rs)."""
+    with open(os.path.join(ROOT, "Cargo.toml"), "rb") as f:
+        members = (tomllib.load(f).get("workspace") or {}).get("members") or []
+    packages = {}
+    for pattern in members:
+        for crate in sorted(glob.glob(os.path.join(ROOT, pattern))):
+            manifest = os.path.join(crate, "Cargo.toml")
+            if not os.path.exists(manifest):
+                continue
+            with open(manifest, "rb") as f:
+                toml = tomllib.load(f)
+            name = (toml.get("package") or {}).get("name") or os.path.basename(crate)
+            bins = {b["name"] for b in toml.get("bin") or [] if "name" in b}
+            paths = {os.path.normpath(b.get("path", "")) for b in toml.get("bin") or []}
+            if (toml.get("package") or {}).get("autobins", True):
+                if os.path.exists(os.path.join(crate, "src", "main.rs")) and "src/main.rs" not in paths:
+                    bins.add(name)
+                for rs in glob.glob(os.path.join(crate, "src", "bin", "*.rs")):
+                    if os.path.relpath(rs, crate) not in paths:
+                        bins.add(os.path.splitext(os.path.basename(rs))[0])
+            packages[name] = bins
+    return packages
+
+
+def cargo_selection(command):
+    """The packages and binaries a `cargo build` / `cargo chef cook` command line selects:
+    (packages or None for the default, bins or None for all, workspace flag)."""
+    tokens = shlex.split(command)
+    packages, bins, workspace, all_bins = [], [], False, False
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        value = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if t in ("-p", "--package"):
+            packages.append(value)
+            i += 1
+        elif t.startswith("--package="):
+            packages.append(t.split("=", 1)[1])
+        elif t.startswith("-p") and len(t) > 2:
+            packages.append(t[2:])
+        elif t == "--bin":
+            bins.append(value)
+            i += 1
+        elif t.startswith("--bin="):
+            bins.append(t.split("=", 1)[1])
+        elif t == "--bins":
+            all_bins = True
+        elif t in ("--workspace", "--all"):
+            workspace = True
+        i += 1
+    return (sorted(packages) or None, None if all_bins or not bins else sorted(bins), workspace)
+
+
+def cargo_commands(run):
+    """(kind, command) for each `cargo build` / `cargo chef cook` in a RUN line."""
+    out = []
+    for part in re.split(r"&&|\|\||;", run):
+        part = part.strip()
+        m = re.search(r"\bcargo\s+(build|chef\s+cook)\b", part)
+        if m:
+            out.append(("build" if m.group(1) == "build" else "cook", part[m.start():]))
+    return out
+
+
+def check_rust_binaries(rel, runs, copied, problems):
+    """Binaries copied out of a build stage are built there, from its own packages; the
+    stage's cook and build agree. Returns a summary for the log."""
+    try:
+        packages = workspace_binaries()
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        problems.append(f"{rel}: cannot read the workspace manifests: {e}")
+        return []
+    summary = []
+    builds_by_stage = {}
+    for stage, lines in runs.items():
+        cooks, builds = [], []
+        for where, run in lines:
+            for kind, command in cargo_commands(run):
+                sel = cargo_selection(command)
+                (builds if kind == "build" else cooks).append((where, sel))
+                pkgs, bins, _ = sel
+                for b in bins or []:
+                    owners = [p for p in (pkgs or packages) if b in packages.get(p, set())]
+                    if not owners:
+                        problems.append(f"{where}: --bin {b} is not a binary of "
+                                        f"{', '.join(pkgs) if pkgs else 'the workspace'}")
+                for p in pkgs or []:
+                    if p not in packages:
+                        problems.append(f"{where}: -p {p} is not a workspace package ({', '.join(sorted(packages))})")
+        for (cw, csel), (bw, bsel) in [(c, b) for c in cooks for b in builds]:
+            if csel[:2] != bsel[:2]:
+                problems.append(f"{bw}: cargo build selects packages {bsel[0]} and binaries {bsel[1]}, "
+                                f"but the cook at {cw} selects {csel[0]} and {csel[1]}: the build would "
+                                "not reuse the cooked dependency layer")
+        builds_by_stage[stage] = builds
+    for where, stage, source in copied:
+        # target/<profile>/NAME or target/<triple>/<profile>/NAME, from a stage that runs
+        # cargo build (not, e.g., the cargo-lambda stage).
+        m = re.match(r"^/app/target/(?:[^/]+/){1,2}([A-Za-z0-9_-]+)$", source)
+        if not m or not builds_by_stage.get(stage):
+            continue
+        binary = m.group(1)
+        built = False
+        for _, (pkgs, bins, workspace) in builds_by_stage[stage]:
+            if bins is not None:
+                built = built or binary in bins
+            else:
+                scope = pkgs or list(packages)
+                built = built or any(binary in packages.get(p, set()) for p in scope)
+        if not built:
+            problems.append(f"{where}: copies {source} from stage {stage!r}, whose cargo build "
+                            f"does not build the binary {binary!r} (add -p <package> --bin {binary})")
+        else:
+            summary.append(f"{binary} (from {stage})")
+    return summary
+
+
 def check_dockerfile(dockerfile, context, targets, problems):
     rel = os.path.relpath(dockerfile, ROOT)
     patterns = ignore_patterns(context)
     global_args, args, stages = {}, {}, []
     seen_from = False
     copies = 0
+    runs, copied, stage = {}, [], None
     for number, word, rest in instructions(dockerfile):
         where = f"{rel}:{number}"
         if word == "ARG":
@@ -140,6 +266,10 @@ def check_dockerfile(dockerfile, context, targets, problems):
                     problems.append(f"{where}: base image {image!r} is not pinned to a tag")
             if name:
                 stages.append(name)
+            stage = name or f"#{len(runs)}"
+            runs.setdefault(stage, [])
+        elif word == "RUN" and stage is not None:
+            runs[stage].append((where, substitute(rest, {**global_args, **args})))
         elif word in ("COPY", "ADD"):
             tokens = split_args(substitute(rest, {**global_args, **args}))
             flags = [t for t in tokens if t.startswith("--")]
@@ -148,6 +278,8 @@ def check_dockerfile(dockerfile, context, targets, problems):
             if source_stage is not None:
                 if source_stage not in stages and ":" not in source_stage:
                     problems.append(f"{where}: COPY --from={source_stage} is not an earlier stage")
+                for src in paths[:-1]:
+                    copied.append((where, source_stage, src))
                 continue
             if len(paths) < 2:
                 problems.append(f"{where}: {word} needs a source and a destination")
@@ -172,6 +304,9 @@ def check_dockerfile(dockerfile, context, targets, problems):
     for target in sorted(targets):
         if target not in stages:
             problems.append(f"{rel}: compose builds target {target!r}, which is not a stage ({stages})")
+    built = check_rust_binaries(rel, runs, copied, problems)
+    if built:
+        print(f"{rel}: Rust binaries copied out of their build stage, each built there: {', '.join(built)}")
     return stages, copies
 
 

@@ -16,12 +16,21 @@ environment docker-compose.yml gives each container, then fails when:
     interface emulator's worker:8080 and functions/function in compose);
   * a compose service (or the AWS template's web container / worker function) sets a
     variable its binary does not read (a typo, or a leftover);
+  * a URL that only compose sets (the native run leaves it at the binary's default, e.g.
+    LOADGEN_BASE_URL) names a host that is no compose service, or means something else
+    than the binary's default once hosts are put aside;
+  * OTLP endpoints do not line up: a signal-specific endpoint (…_TRACES_ENDPOINT,
+    …_METRICS_ENDPOINT, used as is) must end in /v1/traces or /v1/metrics; metrics are
+    exported only when a traces endpoint is set too (common/src/telemetry.rs), so a
+    metrics endpoint alone is dead; an endpoint on Prometheus's OTLP path needs that
+    service to run with --web.enable-otlp-receiver;
   * the queues do not line up: the queue names and account in the compose queue URLs
     must be queues of deploy/elasticmq.conf, with the DLQ as the queue's dead-letter
     queue and its maxReceiveCount equal to the worker's MAX_RECEIVE_COUNT.
 
 Usage: check-env-drift.py [--compose-json FILE]   (FILE: `docker compose config
---format json` output; without it docker-compose.yml is read with PyYAML)
+--format json` output, rendered with every profile enabled so that loadgen's `load`
+profile is in it; without it docker-compose.yml is read with PyYAML)
 Exit status 1 on drift, 2 on a usage or parse error.
 """
 
@@ -46,6 +55,8 @@ BINARIES = {
         "exclude": ["worker/src/esm/**/*.rs", "worker/src/bin/**/*.rs"],
     },
     "esm": {"include": ["worker/src/esm/**/*.rs", "worker/src/bin/esm.rs"], "exclude": []},
+    # The load generator (compose profile `load`); reads LOADGEN_* through common::config.
+    "loadgen": {"include": ["loadgen/src/**/*.rs"], "exclude": []},
 }
 
 # Standard variables read by libraries rather than by the project's code, listed here
@@ -67,6 +78,18 @@ STANDARD = [
             "OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_SPAN_EVENT_COUNT_LIMIT",
             "OTEL_SPAN_LINK_COUNT_LIMIT",
+        },
+    ),
+    (
+        # Telemetry::init also builds a meter provider (periodic reader + OTLP/HTTP
+        # metric exporter) whenever it exports spans.
+        "OpenTelemetry SDK metrics + OTLP metric exporter",
+        "Telemetry::init",
+        {
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "OTEL_METRIC_EXPORT_INTERVAL",
         },
     ),
     ("tracing EnvFilter", "EnvFilter", {"RUST_LOG"}),
@@ -93,6 +116,12 @@ STANDARD = [
     ),
 ]
 
+# A literal default: `config::http_url_or("LOADGEN_BASE_URL", "http://localhost:3000")`,
+# `config::parse_or("LOADGEN_USERS", 10)`.
+DEFAULT = re.compile(
+    r'\bconfig::(?:var_or|parse_or|http_url_or)(?:::<[^>]*>)?\(\s*"([A-Z_][A-Z0-9_]*)"\s*,\s*'
+    r'("[^"]*"|-?[0-9][0-9_.]*)\s*\)'
+)
 CALL = re.compile(
     r'\b(?:config::(?:var_or|parse_or|http_url_or|var|required)|(?:std::)?env::var(?:_os)?)'
     r'(?:::<[^>]*>)?\(\s*"([A-Z_][A-Z0-9_]*)"'
@@ -121,6 +150,18 @@ def names_in(source):
     for body in CONST_LIST.findall(source):
         names.update(STRING.findall(body))
     return names
+
+
+def binary_defaults():
+    """binary → {variable: literal default in its code} (where the default is a literal)."""
+    out = {}
+    for binary, spec in BINARIES.items():
+        found = {}
+        for p in files(spec):
+            for name, value in DEFAULT.findall(read(p)):
+                found.setdefault(name, value[1:-1] if value.startswith('"') else value.replace("_", ""))
+        out[binary] = found
+    return out
 
 
 def binary_reads():
@@ -172,7 +213,9 @@ def native_env():
     for item in m.group(1).split(","):
         name, _, value = item.partition("=")
         worker[name.strip()] = resolve(value.strip())
-    return {"web": dict(env), "esm": dict(env), "worker": worker}
+    # loadgen is not started by scripts/dev: natively it runs (`cargo run --bin loadgen`)
+    # in a shell that sourced scripts/lib.sh, or with its own defaults.
+    return {"web": dict(env), "esm": dict(env), "worker": worker, "loadgen": dict(env)}
 
 
 def load_compose(path_json):
@@ -190,7 +233,11 @@ def load_compose(path_json):
             env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
         build = svc.get("build")
         target = build.get("target") if isinstance(build, dict) else None
-        out[name] = {"env": {k: (None if v is None else str(v)) for k, v in env.items()}, "target": target}
+        command = svc.get("command") or []
+        if isinstance(command, str):
+            command = command.split()
+        out[name] = {"env": {k: (None if v is None else str(v)) for k, v in env.items()},
+                     "target": target, "command": [str(c) for c in command]}
     return out
 
 
@@ -265,7 +312,7 @@ class Report:
         self.problems.append(f"{where}: {text}")
 
 
-def check_compose(reads, native, compose, report):
+def check_compose(reads, native, compose, report, defaults=None):
     services = set(compose)
     by_binary = {}
     for name, svc in compose.items():
@@ -306,9 +353,66 @@ def check_compose(reads, native, compose, report):
                     rows.append((service, name, "-", env[name], "NOT READ"))
                     report.drift(f"compose service {service}",
                                  f"{name} is set but the {binary} binary never reads it")
+                    continue
+                # Set by compose alone: the native run uses the binary's default.
+                default = (defaults or {}).get(binary, {}).get(name)
+                if default is not None:
+                    shown = f"(binary default: {default})"
                 else:
-                    rows.append((service, name, "(binary default)", env[name], "ok, compose only"))
+                    shown = "(binary default)" if read_set[name].endswith(".rs") else "(library default)"
+                b, problem = normalise(env[name], services, True)
+                if problem:
+                    rows.append((service, name, shown, env[name], "BAD HOST"))
+                    report.drift(f"compose service {service}", f"{name}={env[name]!r}: {problem}")
+                    continue
+                if default is not None and re.match(r"^[a-z][a-z0-9+.-]*://", default):
+                    a, _ = normalise(default, services, False)
+                    if a != b:
+                        rows.append((service, name, shown, env[name], "DIFFERENT"))
+                        report.drift(f"compose service {service}",
+                                     f"{name}={env[name]!r} means something else than the {binary} "
+                                     f"binary's default {default!r} (hosts put aside)")
+                        continue
+                rows.append((service, name, shown, env[name], "ok, compose only"))
     return rows
+
+
+# The OTLP/HTTP exporters use a signal-specific endpoint as is (OTEL_EXPORTER_OTLP_ENDPOINT
+# gets /v1/<signal> appended): it has to name the full path.
+SIGNAL_ENDPOINTS = {
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "/v1/traces",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "/v1/metrics",
+}
+# Prometheus's OTLP receiver, served only with --web.enable-otlp-receiver (v3).
+PROMETHEUS_OTLP_PATH = "/api/v1/otlp/"
+
+
+def check_otlp(compose, report):
+    for service, svc in sorted(compose.items()):
+        binary = svc["target"]
+        if binary not in BINARIES:
+            continue
+        env = svc["env"]
+        for name, suffix in SIGNAL_ENDPOINTS.items():
+            value = env.get(name)
+            if not value:
+                continue
+            u = urlsplit(value)
+            if not u.path.rstrip("/").endswith(suffix):
+                report.drift(f"compose service {service}",
+                             f"{name}={value!r} is used as is by the exporter: its path must end in {suffix}")
+            if u.path.startswith(PROMETHEUS_OTLP_PATH) and u.hostname in compose:
+                target = compose[u.hostname]
+                if "--web.enable-otlp-receiver" not in target["command"]:
+                    report.drift(f"compose service {service}",
+                                 f"{name} posts to Prometheus's OTLP receiver on {u.hostname!r}, "
+                                 f"which does not run with --web.enable-otlp-receiver")
+        # common/src/telemetry.rs builds the meter provider only when spans are exported.
+        if env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") and not (
+                env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+            report.drift(f"compose service {service}",
+                         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set but no traces endpoint: "
+                         "the binary exports metrics only while it exports spans")
 
 
 def check_queues(compose, reads, report):
@@ -426,12 +530,13 @@ def main():
         own = sorted(n for n, src in found.items() if src.endswith(".rs"))
         print(f"  {binary:7} {' '.join(own)}")
 
-    rows = check_compose(reads, native, compose, report)
+    rows = check_compose(reads, native, compose, report, binary_defaults())
     width = max((len(r[1]) for r in rows), default=10)
     print("\ncompose vs scripts/dev (values compared with hosts put aside):")
     for service, name, want, have, status in rows:
         print(f"  {service:7} {name:{width}}  {status:17} {have}   [native: {want}]")
 
+    check_otlp(compose, report)
     check_queues(compose, reads, report)
     infra = check_infra(reads, report)
     if infra:

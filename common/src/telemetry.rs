@@ -47,6 +47,9 @@ impl Telemetry {
         install_propagator();
 
         let exporting = otlp_endpoint().is_some();
+        // OTEL_SDK_DISABLED=true: no OpenTelemetry at all (the benchmarks' "tracing off").
+        let disabled =
+            config::var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let mut resource = Resource::builder();
         if !service_name_configured() {
             resource = resource.with_service_name(default_service);
@@ -57,7 +60,9 @@ impl Telemetry {
                 .with_http()
                 .build()
                 .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
-            let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
+            let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
+                .with_batch_config(batch_config())
+                .build();
             provider = provider.with_span_processor(Gate(batch));
         }
         let provider = provider.build();
@@ -104,12 +109,14 @@ impl Telemetry {
                 .with_span_retrace(true)
                 .boxed()
         };
-        let filter =
+        // RUST_LOG decides what is printed; what is exported does not depend on it (a
+        // quiet console must not silence the traces).
+        let printed =
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+        let otel = (!disabled).then(|| otel.with_filter(EnvFilter::new(DEFAULT_FILTER)));
         tracing_subscriber::registry()
-            .with(filter)
             .with(otel)
-            .with(console)
+            .with(console.with_filter(printed))
             .try_init()
             .map_err(|e| anyhow::anyhow!("tracing subscriber: {e}"))?;
 
@@ -152,6 +159,24 @@ impl Telemetry {
     pub fn meter_provider(&self) -> Option<SdkMeterProvider> {
         self.meters.clone()
     }
+}
+
+/// The batch processor's sizes: the `OTEL_BSP_*` variables when set, else a queue
+/// and delay sized so that ~1,000 requests/s drop no spans (the SDK defaults, 2,048
+/// spans and 5 s, drop at a few hundred spans per second).
+fn batch_config() -> opentelemetry_sdk::trace::BatchConfig {
+    use opentelemetry_sdk::trace::BatchConfigBuilder;
+    let mut builder = BatchConfigBuilder::default();
+    if config::var("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+        builder = builder.with_max_queue_size(32_768);
+    }
+    if config::var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
+        builder = builder.with_max_export_batch_size(4_096);
+    }
+    if config::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
+        builder = builder.with_scheduled_delay(std::time::Duration::from_millis(1_000));
+    }
+    builder.build()
 }
 
 static DISCARDING: AtomicBool = AtomicBool::new(false);

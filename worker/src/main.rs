@@ -1,5 +1,9 @@
 //! The Lambda function: SQS batches in, partial batch responses out.
 
+// The Lambda runtime stack (layers over the handler future) is deep for the
+// compiler in release builds.
+#![recursion_limit = "256"]
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match worker::run_function().await {

@@ -1,5 +1,8 @@
 //! The worker function, built inside the test package so integration tests can find
 //! it (`CARGO_BIN_EXE_todo-worker`). Same entry point as `worker/src/main.rs`.
+
+// As in worker/src/main.rs: the Lambda runtime stack is deep for release builds.
+#![recursion_limit = "256"]
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match worker::run_function().await {
