@@ -168,10 +168,10 @@ fn batch_config() -> opentelemetry_sdk::trace::BatchConfig {
     use opentelemetry_sdk::trace::BatchConfigBuilder;
     let mut builder = BatchConfigBuilder::default();
     if config::var("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
-        builder = builder.with_max_queue_size(32_768);
+        builder = builder.with_max_queue_size(8_192);
     }
     if config::var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
-        builder = builder.with_max_export_batch_size(4_096);
+        builder = builder.with_max_export_batch_size(2_048);
     }
     if config::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
         builder = builder.with_scheduled_delay(std::time::Duration::from_millis(1_000));
