@@ -227,6 +227,31 @@ impl TestApp {
         self.address = start_web(&mut self.processes, self.bins, &self.env, &port).await;
     }
 
+    /// The web alone (no worker, no event source mapping).
+    pub async fn web_only(bins: Binaries) -> Self {
+        Self::spawn_with(
+            bins,
+            Options {
+                with_worker: false,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    /// Signs in by name; returns the session cookie (`user=…`) to send back.
+    pub async fn sign_in(&self, name: &str) -> String {
+        let response = self.post_form("/signin", &[("name", name)]).await;
+        assert_eq!(response.status(), 303, "sign in as {name}");
+        response.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("cookie pair")
+            .to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

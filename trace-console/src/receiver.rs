@@ -143,13 +143,7 @@ async fn export_metrics(
     };
     let mut points = Vec::new();
     for rm in request.resource_metrics {
-        let service = rm
-            .resource
-            .as_ref()
-            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
-            .and_then(|kv| kv.value.as_ref())
-            .map(|v| to_json(v).as_str().unwrap_or_default().to_owned())
-            .unwrap_or_default();
+        let service = service_name(rm.resource.as_ref());
         for sm in rm.scope_metrics {
             for m in sm.metrics {
                 let attribute_sets: Vec<Vec<KeyValue>> = match m.data {
@@ -213,13 +207,7 @@ async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (Sta
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
     for resource_spans in request.resource_spans {
-        let service = resource_spans
-            .resource
-            .as_ref()
-            .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
-            .and_then(|kv| kv.value.as_ref())
-            .map(|v| to_json(v).as_str().unwrap_or_default().to_owned())
-            .unwrap_or_default();
+        let service = service_name(resource_spans.resource.as_ref());
         for scope in resource_spans.scope_spans {
             for s in scope.spans {
                 received.push(Span {
@@ -249,6 +237,15 @@ async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (Sta
         StatusCode::OK,
         ExportTraceServiceResponse::default().encode_to_vec(),
     )
+}
+
+/// The `service.name` resource attribute ("" when absent).
+fn service_name(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
+    resource
+        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+        .and_then(|kv| kv.value.as_ref())
+        .map(|v| to_json(v).as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
 }
 
 fn attributes(kvs: &[KeyValue]) -> HashMap<String, Value> {

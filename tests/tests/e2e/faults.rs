@@ -78,14 +78,7 @@ async fn wait_job_state(app: &TestApp, title: &str, state: &str) -> serde_json::
 
 #[tokio::test]
 async fn web_error_answers_500_with_the_trace_id_and_an_explained_span() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     app.set_fault("web_error", on()).await;
 
     let (response, trace_id) = app.traced_get("/").await;
@@ -130,14 +123,7 @@ async fn web_error_answers_500_with_the_trace_id_and_an_explained_span() {
 
 #[tokio::test]
 async fn a_fault_scoped_to_one_session_breaks_only_that_session() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     app.set_fault("web_error", json!({ "enabled": true, "scope": "talk-1" }))
         .await;
     let mine = app
@@ -220,14 +206,7 @@ async fn a_scoped_fault_follows_the_session_into_the_worker() {
 
 #[tokio::test]
 async fn slow_db_makes_every_query_span_longer_and_marked() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     app.set_fault(
         "slow_db",
         json!({ "enabled": true, "params": { "latency_ms": 300 } }),
@@ -258,14 +237,7 @@ async fn slow_db_makes_every_query_span_longer_and_marked() {
 
 #[tokio::test]
 async fn n_plus_one_shows_a_ladder_of_one_query_per_row() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     for title in ["one", "two", "three", "four"] {
         app.post_form("/todos", &[("title", title)]).await;
     }
@@ -298,14 +270,7 @@ async fn n_plus_one_shows_a_ladder_of_one_query_per_row() {
 
 #[tokio::test]
 async fn db_unavailable_answers_503_fails_readiness_and_recovers_when_switched_off() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     app.set_fault("db_unavailable", on()).await;
     let (response, trace_id) = app.traced_get("/").await;
     assert_eq!(response.status(), 503);
@@ -707,14 +672,7 @@ async fn faults_can_be_switched_on_at_start_up_and_bad_settings_are_refused() {
 
 #[tokio::test]
 async fn the_fault_panel_switches_faults_with_plain_forms() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     let panel = app.get_text("/faults").await;
     for fault in ["web_error", "slow_db", "n_plus_one", "lost_spans"] {
         assert!(

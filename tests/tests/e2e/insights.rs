@@ -2,18 +2,7 @@
 //! which user's writes are slow, which user hit an error (and its trace).
 
 use serde_json::{Value, json};
-use tests::{TestApp, app::Options, binaries};
-
-async fn as_user(app: &TestApp, name: &str) -> String {
-    let r = app.post_form("/signin", &[("name", name)]).await;
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
+use tests::{TestApp, binaries};
 
 async fn post(
     app: &TestApp,
@@ -32,14 +21,7 @@ async fn post(
 
 #[tokio::test]
 async fn insights_show_each_users_slow_writes_error_rate_and_error_traces() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     // slowpoke's session gets +150 ms on every query; quick's does not.
     app.set_fault(
         "slow_db",
@@ -48,9 +30,9 @@ async fn insights_show_each_users_slow_writes_error_rate_and_error_traces() {
     .await;
     let slow = format!(
         "{}; fault_scope=slow-session",
-        as_user(&app, "slowpoke").await
+        app.sign_in("slowpoke").await
     );
-    let quick = as_user(&app, "quick").await;
+    let quick = app.sign_in("quick").await;
     for i in 0..3 {
         assert_eq!(
             post(&app, &slow, "/todos", &[("title", &format!("slow {i}"))])

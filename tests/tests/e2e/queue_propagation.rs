@@ -8,19 +8,12 @@ use opentelemetry::{
     Context,
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
-use tests::{TestApp, app::Options, binaries};
+use tests::{TestApp, binaries};
 use worker::esm::EventSource;
 
 #[tokio::test]
 async fn trace_context_survives_a_round_trip_through_sqs() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Options::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );

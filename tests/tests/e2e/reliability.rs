@@ -160,14 +160,7 @@ async fn sigterm_finishes_in_flight_requests_drains_the_outbox_and_flushes_spans
 
 #[tokio::test]
 async fn cross_site_form_posts_are_refused_and_nothing_is_stored() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     for (header, value) in [
         ("origin", "https://evil.example"),
         ("sec-fetch-site", "cross-site"),
@@ -208,14 +201,7 @@ async fn cross_site_form_posts_are_refused_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn responses_carry_security_headers_and_a_traceresponse() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     let (response, trace_id) = app.traced_get("/").await;
     let h = response.headers();
     let csp = h["content-security-policy"].to_str().unwrap();
@@ -235,14 +221,7 @@ async fn responses_carry_security_headers_and_a_traceresponse() {
 
 #[tokio::test]
 async fn malformed_trace_headers_start_a_new_trace_and_the_request_works() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
+    let app = TestApp::web_only(binaries!()).await;
     for (traceparent, baggage) in [
         ("garbage", "fault.scope"),
         (

@@ -1,17 +1,6 @@
-use tests::{TestApp, app::Options, binaries, eventually};
+use tests::{TestApp, binaries, eventually};
 
 use crate::DEADLINE;
-
-async fn web_only() -> TestApp {
-    TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Options::default()
-        },
-    )
-    .await
-}
 
 async fn count_todos(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM todos")
@@ -22,7 +11,7 @@ async fn count_todos(app: &TestApp) -> i64 {
 
 #[tokio::test]
 async fn the_list_page_renders_and_works_without_javascript() {
-    let app = web_only().await;
+    let app = TestApp::web_only(binaries!()).await;
     let page = app.get("/").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -38,7 +27,7 @@ async fn the_list_page_renders_and_works_without_javascript() {
 
 #[tokio::test]
 async fn an_empty_or_over_long_title_comes_back_with_a_message_and_nothing_is_stored() {
-    let app = web_only().await;
+    let app = TestApp::web_only(binaries!()).await;
     for (title, message) in [
         ("", "A to-do needs a title."),
         ("   \n\t ", "A to-do needs a title."),
@@ -60,7 +49,7 @@ async fn an_empty_or_over_long_title_comes_back_with_a_message_and_nothing_is_st
 
 #[tokio::test]
 async fn a_todo_can_be_edited_completed_reopened_and_deleted() {
-    let app = web_only().await;
+    let app = TestApp::web_only(binaries!()).await;
     assert_eq!(
         app.post_form("/todos", &[("title", "first")])
             .await
@@ -104,7 +93,7 @@ async fn a_todo_can_be_edited_completed_reopened_and_deleted() {
 
 #[tokio::test]
 async fn clear_completed_removes_only_completed_todos() {
-    let app = web_only().await;
+    let app = TestApp::web_only(binaries!()).await;
     for title in ["keep", "drop"] {
         app.post_form("/todos", &[("title", title)]).await;
     }
@@ -133,7 +122,7 @@ async fn clear_completed_removes_only_completed_todos() {
 
 #[tokio::test]
 async fn bad_ids_and_malformed_forms_get_clear_errors_with_a_trace_id() {
-    let app = web_only().await;
+    let app = TestApp::web_only(binaries!()).await;
     let missing = app
         .post_form(
             "/todos/00000000-0000-0000-0000-000000000000/title",
@@ -189,7 +178,7 @@ async fn bad_ids_and_malformed_forms_get_clear_errors_with_a_trace_id() {
 
 #[tokio::test]
 async fn titles_are_escaped_when_rendered() {
-    let app = web_only().await;
+    let app = TestApp::web_only(binaries!()).await;
     app.post_form("/todos", &[("title", "<script>alert(1)</script>")])
         .await;
     let html = app.get_text("/").await;
@@ -223,7 +212,7 @@ async fn completing_a_todo_records_completion_stats_through_the_worker() {
 
 #[tokio::test]
 async fn readiness_checks_the_database_and_the_queue() {
-    let app = web_only().await;
+    let app = TestApp::web_only(binaries!()).await;
     assert_eq!(app.get("/healthz").await.status(), 200);
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200);

@@ -6,22 +6,10 @@ use tests::{TestApp, binaries};
 
 use crate::DEADLINE;
 
-async fn sign_in(app: &TestApp, name: &str) -> String {
-    let response = app.post_form("/signin", &[("name", name)]).await;
-    assert_eq!(response.status(), 303);
-    response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_users_click_carries_enduser_id_from_the_http_span_into_the_worker() {
     let app = TestApp::spawn(binaries!()).await;
-    let ada = sign_in(&app, "ada").await;
+    let ada = app.sign_in("ada").await;
     let (traceparent, trace_id) = tests::app::new_traceparent();
     let response = app
         .http
@@ -72,16 +60,9 @@ async fn a_users_click_carries_enduser_id_from_the_http_span_into_the_worker() {
 
 #[tokio::test]
 async fn users_see_and_change_only_their_own_todos() {
-    let app = TestApp::spawn_with(
-        binaries!(),
-        tests::app::Options {
-            with_worker: false,
-            ..Default::default()
-        },
-    )
-    .await;
-    let ada = sign_in(&app, "ada").await;
-    let bob = sign_in(&app, "bob").await;
+    let app = TestApp::web_only(binaries!()).await;
+    let ada = app.sign_in("ada").await;
+    let bob = app.sign_in("bob").await;
     app.http
         .post(app.url("/todos"))
         .header("cookie", &ada)
@@ -150,7 +131,7 @@ async fn metrics_arrive_over_otlp_with_routes_outcomes_and_bounded_users() {
         },
     )
     .await;
-    let ada = sign_in(&app, "ada").await;
+    let ada = app.sign_in("ada").await;
     app.http
         .post(app.url("/todos"))
         .header("cookie", &ada)

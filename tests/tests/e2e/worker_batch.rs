@@ -5,7 +5,7 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use common::job::{Job, JobMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use sqlx::PgPool;
-use tests::{TestApp, app::Options, binaries};
+use tests::{TestApp, binaries};
 use uuid::Uuid;
 use worker::Worker;
 
@@ -48,21 +48,9 @@ async fn todo_with_job(db: &PgPool, title: &str) -> JobMessage {
     job
 }
 
-async fn database() -> TestApp {
-    // Only the database is used; the web process is started but idle.
-    TestApp::spawn_with(
-        binaries!(),
-        Options {
-            with_worker: false,
-            ..Options::default()
-        },
-    )
-    .await
-}
-
 #[tokio::test]
 async fn a_batch_reports_only_its_failed_records() {
-    let app = database().await;
+    let app = TestApp::web_only(binaries!()).await;
     let good = todo_with_job(&app.db, "call the bank").await;
     let unknown = JobMessage::new(Job::EnrichTodo {
         todo_id: Uuid::new_v4(),
@@ -101,7 +89,7 @@ async fn a_batch_reports_only_its_failed_records() {
 
 #[tokio::test]
 async fn a_redelivered_message_changes_nothing_the_second_time() {
-    let app = database().await;
+    let app = TestApp::web_only(binaries!()).await;
     let todo_id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO todos (id, title, completed, completed_at, created_at) \
@@ -139,7 +127,7 @@ async fn a_redelivered_message_changes_nothing_the_second_time() {
 
 #[tokio::test]
 async fn a_record_without_a_message_id_fails_the_whole_invocation() {
-    let app = database().await;
+    let app = TestApp::web_only(binaries!()).await;
     let mut r = record("x", "{}", 1);
     r.message_id = None;
     assert!(
@@ -152,7 +140,7 @@ async fn a_record_without_a_message_id_fails_the_whole_invocation() {
 
 #[tokio::test]
 async fn a_job_for_a_deleted_todo_completes_without_effect() {
-    let app = database().await;
+    let app = TestApp::web_only(binaries!()).await;
     let job = todo_with_job(&app.db, "gone soon").await;
     sqlx::query("DELETE FROM todos")
         .execute(&app.db)
