@@ -18,3 +18,14 @@ pub mod messaging;
 pub mod metrics;
 pub mod propagation;
 pub mod telemetry;
+
+/// A binary's exit: success, or the error (with its causes) on stderr and failure.
+pub fn exit_code(name: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -2,11 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match web::run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("todo-web: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("todo-web", web::run().await)
 }

@@ -6,11 +6,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match worker::run_function().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("todo-worker: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("todo-worker", worker::run_function().await)
 }

@@ -7,6 +7,8 @@ use crate::{
 };
 use sqlx::{FromRow, PgPool};
 
+const SELECT: &str = "SELECT name, enabled, probability, params, scope FROM faults";
+
 #[derive(FromRow)]
 struct Row {
     name: String,
@@ -16,27 +18,33 @@ struct Row {
     scope: Option<String>,
 }
 
+impl From<Row> for Setting {
+    fn from(r: Row) -> Self {
+        Setting {
+            name: r.name,
+            enabled: r.enabled,
+            probability: r.probability,
+            params: r.params.0,
+            scope: r.scope,
+        }
+    }
+}
+
+/// The stored settings (untraced: the registry reads them at most once per TTL in
+/// every request, and would add a span to each).
+async fn stored(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
+    let rows: Vec<Row> = sqlx::query_as(SELECT).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(Setting::from).collect())
+}
+
 /// Every fault of the catalogue, with its stored setting or "off".
 pub async fn list(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
-    const SQL: &str = "SELECT name, enabled, probability, params, scope FROM faults";
-    let rows: Vec<Row> = traced_raw(
-        query_span("SELECT", "faults", SQL),
-        sqlx::query_as(SQL).fetch_all(pool),
-    )
-    .await?;
+    let mut stored = traced_raw(query_span("SELECT", "faults", SELECT), stored(pool)).await?;
     Ok(Fault::ALL
         .into_iter()
-        .map(|f| {
-            rows.iter()
-                .find(|r| r.name == f.name())
-                .map(|r| Setting {
-                    name: r.name.clone(),
-                    enabled: r.enabled,
-                    probability: r.probability,
-                    params: r.params.0.clone(),
-                    scope: r.scope.clone(),
-                })
-                .unwrap_or_else(|| Setting::off(f))
+        .map(|f| match stored.iter().position(|s| s.name == f.name()) {
+            Some(i) => stored.swap_remove(i),
+            None => Setting::off(f),
         })
         .collect())
 }
@@ -59,27 +67,10 @@ pub async fn upsert(pool: &PgPool, s: &Setting) -> Result<(), sqlx::Error> {
     .map(|_| ())
 }
 
-/// The loader the registry refreshes from (untraced: it runs at most once per TTL in
-/// every request, and would add a span to each).
+/// The loader the registry refreshes from.
 pub fn loader(pool: PgPool) -> Loader {
     std::sync::Arc::new(move || {
         let pool = pool.clone();
-        Box::pin(async move {
-            const SQL: &str = "SELECT name, enabled, probability, params, scope FROM faults";
-            let rows: Vec<Row> = sqlx::query_as(SQL)
-                .fetch_all(&pool)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(rows
-                .into_iter()
-                .map(|r| Setting {
-                    name: r.name,
-                    enabled: r.enabled,
-                    probability: r.probability,
-                    params: r.params.0,
-                    scope: r.scope,
-                })
-                .collect())
-        })
+        Box::pin(async move { stored(&pool).await.map_err(|e| e.to_string()) })
     })
 }

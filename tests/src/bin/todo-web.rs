@@ -2,11 +2,5 @@
 //! (`CARGO_BIN_EXE_todo-web`). Same entry point as `web/src/main.rs`.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match web::run().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("todo-web: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("todo-web", web::run().await)
 }

@@ -8,11 +8,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match worker::esm::main().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("esm: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("esm", worker::esm::main().await)
 }
