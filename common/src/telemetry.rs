@@ -10,6 +10,10 @@
 //! The standard variables are read by the SDK itself: `OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`,
 //! `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT`. `RUST_LOG` filters what is recorded.
+//!
+//! A binary may bound the export timeout below the SDK's 10 s ([`Telemetry::init_with`]):
+//! the Lambda function flushes inside every invocation, so a stalled collector must
+//! cost it far less than the function's timeout.
 
 use std::{
     io::IsTerminal,
@@ -17,6 +21,7 @@ use std::{
 };
 
 use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
@@ -44,6 +49,16 @@ impl Telemetry {
     /// Installs the global subscriber. `default_service` is used unless
     /// `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) says otherwise.
     pub fn init(default_service: &'static str) -> anyhow::Result<Self> {
+        Self::init_with(default_service, None)
+    }
+
+    /// [`Telemetry::init`], with `export_timeout` as each OTLP export's timeout (traces
+    /// and metrics) unless `OTEL_EXPORTER_OTLP_TIMEOUT` or the signal's own variable
+    /// says otherwise.
+    pub fn init_with(
+        default_service: &'static str,
+        export_timeout: Option<std::time::Duration>,
+    ) -> anyhow::Result<Self> {
         install_propagator();
 
         let exporting = otlp_endpoint().is_some();
@@ -56,8 +71,11 @@ impl Telemetry {
         }
         let mut provider = SdkTracerProvider::builder().with_resource(resource.build());
         if exporting {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
+            let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_http();
+            if let Some(timeout) = timeout_default(export_timeout, "TRACES") {
+                exporter = exporter.with_timeout(timeout);
+            }
+            let exporter = exporter
                 .build()
                 .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
             let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
@@ -69,8 +87,11 @@ impl Telemetry {
         global::set_tracer_provider(provider.clone());
         // Metrics go to the same OTLP endpoint; without one there is nowhere to send them.
         let meters = if exporting {
-            let exporter = opentelemetry_otlp::MetricExporter::builder()
-                .with_http()
+            let mut exporter = opentelemetry_otlp::MetricExporter::builder().with_http();
+            if let Some(timeout) = timeout_default(export_timeout, "METRICS") {
+                exporter = exporter.with_timeout(timeout);
+            }
+            let exporter = exporter
                 .build()
                 .map_err(|e| anyhow::anyhow!("OTLP metric exporter: {e}"))?;
             let mut resource = Resource::builder();
@@ -245,6 +266,17 @@ impl Drop for Telemetry {
             eprintln!("telemetry shutdown: {e}");
         }
     }
+}
+
+/// `default`, unless `OTEL_EXPORTER_OTLP_TIMEOUT` or `OTEL_EXPORTER_OTLP_{signal}_TIMEOUT`
+/// is set (the exporter reads those itself; a timeout set in code would override them).
+fn timeout_default(
+    default: Option<std::time::Duration>,
+    signal: &str,
+) -> Option<std::time::Duration> {
+    let configured = config::var("OTEL_EXPORTER_OTLP_TIMEOUT").is_some()
+        || config::var(&format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT")).is_some();
+    default.filter(|_| !configured)
 }
 
 fn otlp_endpoint() -> Option<String> {

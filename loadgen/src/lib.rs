@@ -56,6 +56,35 @@ pub struct Tally {
 
 pub type Report = BTreeMap<&'static str, Tally>;
 
+/// How long [`wait_until_ready`] waits for web before giving up: compose starts loadgen
+/// as soon as web has started, and web migrates its database first.
+pub const READY_DEADLINE: Duration = Duration::from_secs(120);
+
+/// Polls `{base}/readyz` until web answers 200 (its database and queue work), so the
+/// first clicks measure the app, not its start-up.
+pub async fn wait_until_ready(base_url: &str, deadline: Duration) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let url = format!("{base_url}/readyz");
+    let give_up = Instant::now() + deadline;
+    let mut last_said = Instant::now();
+    loop {
+        let status = http.get(&url).send().await.map(|r| r.status());
+        if matches!(&status, Ok(s) if s.is_success()) {
+            return Ok(());
+        }
+        if Instant::now() >= give_up {
+            anyhow::bail!("{url} did not answer 200 within {deadline:?} (last: {status:?})");
+        }
+        if last_said.elapsed() >= Duration::from_secs(5) {
+            println!("loadgen: waiting for {url} ({status:?})");
+            last_said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Runs the simulation; returns per-action tallies.
 pub async fn run(config: &Config) -> anyhow::Result<Report> {
     let end = Instant::now() + config.duration;

@@ -13,6 +13,10 @@ async fn main() -> std::process::ExitCode {
         "loadgen: {} users, {} clicks/s, {:?} against {}",
         config.users, config.rate, config.duration, config.base_url
     );
+    if let Err(e) = loadgen::wait_until_ready(&config.base_url, loadgen::READY_DEADLINE).await {
+        eprintln!("loadgen: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     let started = std::time::Instant::now();
     match loadgen::run(&config).await {
         Ok(report) => {

@@ -2,24 +2,15 @@
 //! own queue + DLQ, its own OTLP receiver and Lambda API, and the real binaries
 //! (web, worker function, event source mapping) as child processes.
 
-use std::{
-    collections::HashMap,
-    process::Stdio,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use sqlx::{Connection, PgConnection, PgPool};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-    sync::oneshot,
-};
 
 use crate::{
-    lambda::LambdaApi,
+    lambda::{LambdaApi, LambdaOptions},
     otlp::Receiver,
+    process::{Env, Process, dump},
     proxy::{self, Proxy},
     services::{self, services},
 };
@@ -57,6 +48,10 @@ pub struct Options {
     /// Route the services' PostgreSQL and SQS traffic through cuttable proxies
     /// ([`TestApp::db_proxy`], [`TestApp::sqs_proxy`]).
     pub through_proxies: bool,
+    /// The function's timeout, enforced by the Lambda API (infra/template.yaml: 5 s).
+    pub function_timeout: Duration,
+    /// Extra environment for the worker function only (after `env`).
+    pub worker_env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -67,6 +62,8 @@ impl Default for Options {
             with_worker: true,
             env: Vec::new(),
             through_proxies: false,
+            function_timeout: Duration::from_secs(60),
+            worker_env: Vec::new(),
         }
     }
 }
@@ -92,12 +89,6 @@ pub struct TestApp {
     env: HashMap<&'static str, String>,
 }
 
-struct Process {
-    name: &'static str,
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
 impl TestApp {
     pub async fn spawn(bins: Binaries) -> Self {
         Self::spawn_with(bins, Options::default()).await
@@ -112,7 +103,11 @@ impl TestApp {
         let (queue_url, dlq_url) =
             create_queues(&sqs, &services.sqs_endpoint, &queue_name, &options).await;
         let otlp = Receiver::start().await;
-        let lambda = LambdaApi::start("todo-worker").await;
+        let lambda = LambdaApi::start_with(LambdaOptions {
+            timeout: options.function_timeout,
+            ..LambdaOptions::new("todo-worker")
+        })
+        .await;
         let (db_proxy, sqs_proxy) = if options.through_proxies {
             (
                 Some(Proxy::start(proxy::target(&database_url, 5432)).await),
@@ -160,19 +155,20 @@ impl TestApp {
         let mut processes = Vec::new();
         let address = start_web(&mut processes, bins, &env, "0").await;
         if options.with_worker {
-            let lambda_env = [
+            let mut lambda_env = vec![
                 ("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api()),
                 ("AWS_LAMBDA_FUNCTION_NAME", lambda.function_name.clone()),
                 ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
                 ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
             ];
-            processes.push(Process::start("worker", bins.worker, &env, &lambda_env).0);
+            lambda_env.extend(options.worker_env.iter().cloned());
+            processes
+                .push(Process::start("worker", bins.worker, Env::Inherit(&env, &lambda_env)).0);
             processes.push(
                 Process::start(
                     "esm",
                     bins.esm,
-                    &env,
-                    &[("ESM_FUNCTION_URL", lambda.invoke_url())],
+                    Env::Inherit(&env, &[("ESM_FUNCTION_URL", lambda.invoke_url())]),
                 )
                 .0,
             );
@@ -366,27 +362,13 @@ impl TestApp {
     /// Waits until process `name` ("web", "worker", "esm") logged a line containing
     /// `needle`; returns that line.
     pub async fn wait_for_log(&self, name: &str, needle: &str) -> String {
-        let log = self
-            .processes
+        self.processes
             .iter()
             .rev()
             .find(|p| p.name == name)
-            .map(|p| p.log.clone())
-            .unwrap_or_else(|| panic!("no process {name}"));
-        crate::eventually(
-            &format!("{name} to log {needle:?}"),
-            Duration::from_secs(30),
-            || {
-                let found = log
-                    .lock()
-                    .expect("log lock")
-                    .iter()
-                    .find(|l| l.contains(needle))
-                    .cloned();
-                async move { found }
-            },
-        )
-        .await
+            .unwrap_or_else(|| panic!("no process {name}"))
+            .wait_for_log(needle, Duration::from_secs(30))
+            .await
     }
 
     /// Prints every process's log (called on failure).
@@ -401,7 +383,11 @@ async fn start_web(
     env: &HashMap<&'static str, String>,
     port: &str,
 ) -> String {
-    let (web, listening) = Process::start("web", bins.web, env, &[("PORT", port.to_owned())]);
+    let (web, listening) = Process::start(
+        "web",
+        bins.web,
+        Env::Inherit(env, &[("PORT", port.to_owned())]),
+    );
     processes.push(web);
     match tokio::time::timeout(Duration::from_secs(30), listening).await {
         Ok(Ok(line)) => line
@@ -432,66 +418,6 @@ pub fn new_traceparent() -> (String, String) {
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];
     (format!("00-{trace_id}-{span_id}-01"), trace_id)
-}
-
-fn dump(processes: &[Process]) {
-    for p in processes {
-        let log = p.log.lock().expect("log lock");
-        let skip = log.len().saturating_sub(300);
-        eprintln!("----- {} (last {} lines) -----", p.name, log.len() - skip);
-        for line in &log[skip..] {
-            eprintln!("{line}");
-        }
-    }
-}
-
-impl Process {
-    /// Starts `path`; the receiver yields the first stdout line containing "listening on".
-    fn start(
-        name: &'static str,
-        path: &str,
-        env: &HashMap<&str, String>,
-        extra: &[(&str, String)],
-    ) -> (Self, oneshot::Receiver<String>) {
-        let mut command = Command::new(path);
-        command
-            .env_remove("OTEL_SERVICE_NAME")
-            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {name} ({path}): {e}"));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = oneshot::channel();
-        let mut tx = Some(tx);
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let out_log = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("listening on")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(line.clone());
-                }
-                out_log.lock().expect("log lock").push(line);
-            }
-        });
-        let err_log = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                err_log.lock().expect("log lock").push(line);
-            }
-        });
-        (Self { name, child, log }, rx)
-    }
 }
 
 /// Creates `traced_todo_test_…` on the server and returns its URL and a migrated pool.

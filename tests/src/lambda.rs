@@ -2,12 +2,21 @@
 //! source mapping calls), in process. This is the control plane that `cargo lambda
 //! watch`, the runtime interface emulator and AWS Lambda provide; the function itself
 //! runs unmodified under the real `lambda_runtime` client.
+//!
+//! Like Lambda, it enforces the function's timeout over the whole invoke phase, which
+//! ends when the runtime asks for its next invocation: an invocation that has not
+//! answered by then fails with `Task timed out`; one that answered but kept the runtime
+//! busy past it (a slow flush after the response) is counted too, as Lambda would log
+//! the timeout and reset the environment, losing what was not flushed.
 
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -22,41 +31,98 @@ use tokio::sync::{mpsc, oneshot};
 
 type Answer = Result<Bytes, Bytes>;
 
+/// How the stand-in behaves.
+#[derive(Debug, Clone)]
+pub struct LambdaOptions {
+    /// `AWS_LAMBDA_FUNCTION_NAME`, and the name in the ARN.
+    pub function_name: String,
+    /// The name the Invoke API path takes (`/2015-03-31/functions/{name}/invocations`):
+    /// the function's name for `cargo lambda watch` and AWS; always `function` for the
+    /// runtime interface emulator.
+    pub invoke_name: String,
+    /// The function's timeout (Lambda's `Timeout`).
+    pub timeout: Duration,
+    /// The runtime interface emulator runs one invocation at a time (it crashes on an
+    /// overlapping one): refuse and count overlaps instead.
+    pub one_at_a_time: bool,
+    pub bind: SocketAddr,
+}
+
+impl LambdaOptions {
+    pub fn new(function_name: &str) -> Self {
+        Self {
+            function_name: function_name.to_owned(),
+            invoke_name: function_name.to_owned(),
+            timeout: Duration::from_secs(60),
+            one_at_a_time: false,
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        }
+    }
+}
+
 struct Invocation {
     id: String,
     payload: Bytes,
 }
 
+#[derive(Default)]
+struct Counters {
+    invocations: AtomicU64,
+    timeouts: AtomicU64,
+    overlaps: AtomicU64,
+    wrong_paths: AtomicU64,
+}
+
+/// The invocation the runtime is working on (its invoke phase), if any.
+#[derive(Default)]
+struct Phase {
+    /// (request id, handed out at, timeout already counted)
+    current: Option<(String, Instant, bool)>,
+    /// The runtime is waiting in `/next`.
+    waiting: bool,
+}
+
 #[derive(Clone)]
 struct Api {
-    function_name: String,
+    options: Arc<LambdaOptions>,
     queue: mpsc::UnboundedSender<Invocation>,
     next: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Answer>>>>,
-    invocations: Arc<Mutex<u64>>,
+    busy: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    phase: Arc<Mutex<Phase>>,
 }
 
 pub struct LambdaApi {
     pub addr: SocketAddr,
     pub function_name: String,
-    invocations: Arc<Mutex<u64>>,
+    invoke_name: String,
+    counters: Arc<Counters>,
+    phase: Arc<Mutex<Phase>>,
 }
 
 impl LambdaApi {
     pub async fn start(function_name: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_with(LambdaOptions::new(function_name)).await
+    }
+
+    pub async fn start_with(options: LambdaOptions) -> Self {
+        let listener = tokio::net::TcpListener::bind(options.bind)
             .await
-            .expect("bind Lambda API");
+            .unwrap_or_else(|e| panic!("bind Lambda API on {}: {e}", options.bind));
         let addr = listener.local_addr().expect("Lambda API address");
         let (tx, rx) = mpsc::unbounded_channel();
         let api = Api {
-            function_name: function_name.to_owned(),
+            options: Arc::new(options.clone()),
             queue: tx,
             next: Arc::new(tokio::sync::Mutex::new(rx)),
             waiting: Arc::default(),
-            invocations: Arc::default(),
+            busy: Arc::default(),
+            counters: Arc::default(),
+            phase: Arc::default(),
         };
-        let invocations = api.invocations.clone();
+        let counters = api.counters.clone();
+        let phase = api.phase.clone();
         let app = Router::new()
             .route("/2015-03-31/functions/{name}/invocations", post(invoke))
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -72,8 +138,10 @@ impl LambdaApi {
         });
         Self {
             addr,
-            function_name: function_name.to_owned(),
-            invocations,
+            function_name: options.function_name,
+            invoke_name: options.invoke_name,
+            counters,
+            phase,
         }
     }
 
@@ -86,43 +154,126 @@ impl LambdaApi {
     pub fn invoke_url(&self) -> String {
         format!(
             "http://{}/2015-03-31/functions/{}/invocations",
-            self.addr, self.function_name
+            self.addr, self.invoke_name
         )
     }
 
     pub fn invocation_count(&self) -> u64 {
-        *self.invocations.lock().expect("lock")
+        self.counters.invocations.load(Ordering::SeqCst)
+    }
+
+    /// Whether the runtime is idle, waiting for its next invocation (its last invoke
+    /// phase, if any, is over and was judged against the timeout).
+    pub fn runtime_idle(&self) -> bool {
+        let phase = self.phase.lock().expect("lock");
+        phase.waiting && phase.current.is_none()
+    }
+
+    /// Invoke phases that outlived the function's timeout.
+    pub fn timeout_count(&self) -> u64 {
+        self.counters.timeouts.load(Ordering::SeqCst)
+    }
+
+    /// Invocations that arrived while another was running (`one_at_a_time`).
+    pub fn overlap_count(&self) -> u64 {
+        self.counters.overlaps.load(Ordering::SeqCst)
+    }
+
+    /// Invocations of another function name than the one served.
+    pub fn wrong_path_count(&self) -> u64 {
+        self.counters.wrong_paths.load(Ordering::SeqCst)
+    }
+}
+
+/// Clears the busy flag when the invocation ends, however it ends.
+struct Release(Option<Arc<AtomicBool>>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if let Some(busy) = &self.0 {
+            busy.store(false, Ordering::SeqCst);
+        }
     }
 }
 
 async fn invoke(State(api): State<Api>, Path(name): Path<String>, payload: Bytes) -> Response {
-    if name != api.function_name {
+    if name != api.options.invoke_name {
+        api.counters.wrong_paths.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::NOT_FOUND, format!("Function not found: {name}")).into_response();
     }
+    let _release = if api.options.one_at_a_time {
+        if api.busy.swap(true, Ordering::SeqCst) {
+            api.counters.overlaps.fetch_add(1, Ordering::SeqCst);
+            return (
+                StatusCode::BAD_REQUEST,
+                "AlreadyReserved: one invocation at a time (the runtime interface emulator crashes here)",
+            )
+                .into_response();
+        }
+        Release(Some(api.busy.clone()))
+    } else {
+        Release(None)
+    };
     let id = uuid::Uuid::new_v4().to_string();
     let (tx, rx) = oneshot::channel();
     api.waiting.lock().expect("lock").insert(id.clone(), tx);
-    *api.invocations.lock().expect("lock") += 1;
-    let _ = api.queue.send(Invocation { id, payload });
-    match tokio::time::timeout(Duration::from_secs(120), rx).await {
+    api.counters.invocations.fetch_add(1, Ordering::SeqCst);
+    let _ = api.queue.send(Invocation {
+        id: id.clone(),
+        payload,
+    });
+    let timeout = api.options.timeout;
+    match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(Ok(body))) => (StatusCode::OK, body).into_response(),
-        Ok(Ok(Err(body))) => {
-            let mut response = (StatusCode::OK, body).into_response();
-            response.headers_mut().insert(
-                "x-amz-function-error",
-                HeaderValue::from_static("Unhandled"),
-            );
-            response
+        Ok(Ok(Err(body))) => function_error(body),
+        Ok(Err(_)) => (StatusCode::BAD_GATEWAY, "the function went away").into_response(),
+        Err(_) => {
+            // What Lambda answers: the invocation failed, whatever the function does next.
+            api.waiting.lock().expect("lock").remove(&id);
+            api.counters.timeouts.fetch_add(1, Ordering::SeqCst);
+            if let Some((current, _, counted)) = &mut api.phase.lock().expect("lock").current
+                && *current == id
+            {
+                *counted = true;
+            }
+            function_error(Bytes::from(format!(
+                r#"{{"errorType":"Sandbox.Timedout","errorMessage":"Task timed out after {:.2} seconds"}}"#,
+                timeout.as_secs_f64()
+            )))
         }
-        _ => (StatusCode::GATEWAY_TIMEOUT, "function timed out").into_response(),
     }
 }
 
+fn function_error(body: Bytes) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        "x-amz-function-error",
+        HeaderValue::from_static("Unhandled"),
+    );
+    response
+}
+
 async fn next(State(api): State<Api>) -> Response {
+    {
+        // Asking for the next invocation ends the last one's invoke phase.
+        let mut phase = api.phase.lock().expect("lock");
+        if let Some((_, started, counted)) = phase.current.take()
+            && !counted
+            && started.elapsed() > api.options.timeout
+        {
+            api.counters.timeouts.fetch_add(1, Ordering::SeqCst);
+        }
+        phase.waiting = true;
+    }
     let Some(invocation) = api.next.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
-    let deadline = SystemTime::now() + Duration::from_secs(60);
+    {
+        let mut phase = api.phase.lock().expect("lock");
+        phase.waiting = false;
+        phase.current = Some((invocation.id.clone(), Instant::now(), false));
+    }
+    let deadline = SystemTime::now() + api.options.timeout;
     let deadline_ms = deadline
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -139,7 +290,7 @@ async fn next(State(api): State<Api>) -> Response {
         "lambda-runtime-invoked-function-arn",
         format!(
             "arn:aws:lambda:us-east-1:123456789012:function:{}",
-            api.function_name
+            api.options.function_name
         ),
     );
     (StatusCode::OK, headers, invocation.payload).into_response()
@@ -164,6 +315,7 @@ fn answer(api: &Api, id: &str, answer: Answer) -> StatusCode {
             let _ = tx.send(answer);
             StatusCode::ACCEPTED
         }
-        None => StatusCode::NOT_FOUND,
+        // Too late (timed out) or unknown: Lambda refuses it too.
+        None => StatusCode::GONE,
     }
 }

@@ -4,11 +4,14 @@
 //! interface emulator and AWS Lambda serve to the function).
 
 pub mod app;
+pub mod compose;
 pub mod lambda;
 pub use trace_console::receiver as otlp;
 pub mod poll;
+pub mod process;
 pub mod proxy;
 pub mod services;
+pub mod stalled;
 
 pub use app::TestApp;
 pub use poll::eventually;

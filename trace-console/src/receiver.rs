@@ -71,6 +71,22 @@ pub struct MetricPoint {
     pub attributes: HashMap<String, Value>,
 }
 
+/// The OTLP/HTTP paths a receiver serves: an OpenTelemetry collector's (`/v1/traces`,
+/// `/v1/metrics`), or another server's, e.g. Jaeger's (traces only) or Prometheus's
+/// (metrics only, on `/api/v1/otlp/v1/metrics`). `None`: that signal gets a 404.
+#[derive(Debug, Clone, Copy)]
+pub struct Paths {
+    pub traces: Option<&'static str>,
+    pub metrics: Option<&'static str>,
+}
+
+impl Paths {
+    pub const COLLECTOR: Paths = Paths {
+        traces: Some("/v1/traces"),
+        metrics: Some("/v1/metrics"),
+    };
+}
+
 #[derive(Clone, Default)]
 pub struct Receiver {
     spans: Arc<Mutex<Vec<Span>>>,
@@ -88,21 +104,29 @@ impl Receiver {
 
     /// Starts listening on `addr`.
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::start_with(addr, Paths::COLLECTOR).await
+    }
+
+    /// Starts listening on `addr`, taking each signal on its path in `paths`.
+    pub async fn start_with(addr: SocketAddr, paths: Paths) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let receiver = Receiver {
             addr: Some(listener.local_addr()?),
             ..Default::default()
         };
-        let app = Router::new()
-            .route("/v1/traces", post(export))
+        let mut spans = Router::new()
             .route("/api/stats", get(stats))
-            .route("/api/traces/{trace_id}", get(trace_summary))
+            .route("/api/traces/{trace_id}", get(trace_summary));
+        if let Some(path) = paths.traces {
+            spans = spans.route(path, post(export));
+        }
+        let mut metrics = Router::new();
+        if let Some(path) = paths.metrics {
+            metrics = metrics.route(path, post(export_metrics));
+        }
+        let app = spans
             .with_state(receiver.spans.clone())
-            .merge(
-                Router::new()
-                    .route("/v1/metrics", post(export_metrics))
-                    .with_state(receiver.metrics.clone()),
-            );
+            .merge(metrics.with_state(receiver.metrics.clone()));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

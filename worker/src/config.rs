@@ -3,6 +3,14 @@
 use common::config::{self, ConfigError};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/traced_todo";
+pub const DEFAULT_MAX_RECEIVE_COUNT: i32 = 3;
+
+/// Each OTLP export's timeout (traces, then metrics) unless `OTEL_EXPORTER_OTLP_TIMEOUT`
+/// says otherwise. The function flushes both before it answers each invocation, so a
+/// stalled collector costs it twice this: well inside the function's 5 s timeout
+/// (infra/template.yaml). The SDK's 10 s would turn finished work into a timed-out
+/// invocation, a retried batch and, in the end, dead letters.
+pub const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// Variables the Lambda runtime (or `cargo lambda watch`, or the runtime interface
 /// emulator) sets; lambda_runtime panics without them.
@@ -33,7 +41,7 @@ impl Config {
         Ok(Self {
             database_url: config::var_or("DATABASE_URL", DEFAULT_DATABASE_URL),
             database_pool_size: config::parse_or("DATABASE_POOL_SIZE", 2)?,
-            max_receive_count: config::parse_or("MAX_RECEIVE_COUNT", 3)?,
+            max_receive_count: config::parse_or("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT)?,
             faults_ttl: std::time::Duration::from_millis(config::parse_or("FAULTS_TTL_MS", 1000)?),
             faults_seed: match config::var("FAULTS_SEED") {
                 None => None,

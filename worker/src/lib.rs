@@ -38,7 +38,7 @@ pub async fn run_function() -> anyhow::Result<()> {
     };
     // lambda_runtime panics on a missing runtime variable; say what to do instead.
     config::check_lambda_environment()?;
-    let telemetry = telemetry::Telemetry::init("todo-worker")?;
+    let telemetry = telemetry::Telemetry::init_with("todo-worker", Some(config::EXPORT_TIMEOUT))?;
     let worker = Worker::from_env()?;
     let provider = telemetry.provider();
     let meters = telemetry.meter_provider();

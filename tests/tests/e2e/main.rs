@@ -10,6 +10,7 @@ mod one_click_one_trace;
 mod proof;
 mod queue_propagation;
 mod reliability;
+mod stalled_collector;
 mod todos;
 mod users;
 mod worker_batch;

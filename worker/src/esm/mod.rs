@@ -20,8 +20,8 @@ use aws_lambda_events::{
 use aws_sdk_sqs::types::Message;
 use common::config::{self, ConfigError};
 
-pub const DEFAULT_FUNCTION_URL: &str =
-    "http://127.0.0.1:9000/2015-03-31/functions/worker/invocations";
+/// `cargo lambda watch --only-lambda-apis` (scripts/dev) serves the function as `_`.
+pub const DEFAULT_FUNCTION_URL: &str = "http://127.0.0.1:9000/2015-03-31/functions/_/invocations";
 pub const DEFAULT_QUEUE_URL: &str = "http://localhost:9324/123456789012/jobs";
 
 #[derive(Debug, Clone)]
