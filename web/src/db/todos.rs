@@ -3,7 +3,7 @@ use common::{
     db::{query_span, traced},
     faults::{self, Fault},
 };
-use sqlx::{FromRow, PgExecutor, PgPool};
+use sqlx::{FromRow, PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// A to-do with the state of its latest job, as the list shows it.
@@ -176,21 +176,52 @@ pub async fn set_completed(
     .await
 }
 
-pub async fn delete(db: impl PgExecutor<'_>, owner: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+/// Locks the jobs of the to-dos a delete is about to touch. Deleting a to-do sets its
+/// jobs' `todo_id` to NULL, which locks those job rows; the worker locks a job row first
+/// and the to-do second. Taking the job rows first here too keeps one lock order, so a
+/// delete racing a job waits for it instead of deadlocking.
+async fn lock_jobs_of(
+    db: impl PgExecutor<'_>,
+    owner: &str,
+    id: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "SELECT j.id FROM jobs j JOIN todos t ON t.id = j.todo_id \
+        WHERE t.owner = $1 AND ($2::uuid IS NULL AND t.completed OR t.id = $2) \
+        ORDER BY j.id FOR UPDATE OF j";
+    traced(
+        query_span("SELECT", "jobs", SQL),
+        sqlx::query(SQL).bind(owner).bind(id).execute(db),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Deletes one to-do (in `tx`, after locking its jobs); false when it does not exist.
+pub async fn delete(
+    tx: &mut Transaction<'static, Postgres>,
+    owner: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    lock_jobs_of(&mut **tx, owner, Some(id)).await?;
     const SQL: &str = "DELETE FROM todos WHERE id = $1 AND owner = $2";
     traced(
         query_span("DELETE", "todos", SQL),
-        sqlx::query(SQL).bind(id).bind(owner).execute(db),
+        sqlx::query(SQL).bind(id).bind(owner).execute(&mut **tx),
     )
     .await
     .map(|r| r.rows_affected() == 1)
 }
 
-pub async fn clear_completed(db: impl PgExecutor<'_>, owner: &str) -> Result<u64, sqlx::Error> {
+/// Deletes the owner's completed to-dos (in `tx`, after locking their jobs).
+pub async fn clear_completed(
+    tx: &mut Transaction<'static, Postgres>,
+    owner: &str,
+) -> Result<u64, sqlx::Error> {
+    lock_jobs_of(&mut **tx, owner, None).await?;
     const SQL: &str = "DELETE FROM todos WHERE completed AND owner = $1";
     traced(
         query_span("DELETE", "todos", SQL),
-        sqlx::query(SQL).bind(owner).execute(db),
+        sqlx::query(SQL).bind(owner).execute(&mut **tx),
     )
     .await
     .map(|r| r.rows_affected())

@@ -203,14 +203,18 @@ async fn set_completed(
 
 async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
-    if !db::todos::delete(&state.db, &owner(), id).await? {
+    let mut tx = db::begin(&state.db).await?;
+    if !db::todos::delete(&mut tx, &owner(), id).await? {
         return Err(AppError::NotFound("to-do"));
     }
+    db::commit(tx).await?;
     Ok(Redirect::to("/").into_response())
 }
 
 async fn clear_completed(State(state): State<AppState>) -> Result<Response> {
-    db::todos::clear_completed(&state.db, &owner()).await?;
+    let mut tx = db::begin(&state.db).await?;
+    db::todos::clear_completed(&mut tx, &owner()).await?;
+    db::commit(tx).await?;
     Ok(Redirect::to("/").into_response())
 }
 
