@@ -1,6 +1,21 @@
-//! Environment configuration helpers: every error names the variable and what it expected.
+//! Configuration from environment variables: one typed struct per binary (clap, each
+//! field with its `env` name and its default, stated once), shared parts here
+//! ([`DatabaseArgs`], [`FaultArgs`]). Every binary loads it with [`load`], which
+//!
+//! * turns a bad value into an error naming the variable (`PORT="eighty" is invalid: …`);
+//! * answers `--print-env` with each variable it reads and its default, and
+//!   `--print-env=json` with the same as JSON (scripts/check-env-drift.py compares that
+//!   with docker-compose.yml and infra/), then exits. The variables its libraries read
+//!   ([`LibraryVar`]: OpenTelemetry, the AWS SDK, the Lambda runtime) are listed too.
 
-use std::{fmt::Display, str::FromStr};
+use std::fmt::Write as _;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+/// The local PostgreSQL the native scripts use.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/traced_todo";
+/// moto's SQS on :9324 (scripts/dev), account 123456789012 as everywhere.
+pub const DEFAULT_JOBS_QUEUE_URL: &str = "http://localhost:9324/123456789012/jobs";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -11,13 +26,417 @@ pub enum ConfigError {
     },
     #[error("environment variable {name}={value:?} is invalid: {reason}")]
     Invalid {
-        name: &'static str,
+        name: String,
         value: String,
         reason: String,
     },
+    #[error("{0}")]
+    Other(String),
 }
 
-/// The variable's value, if it is set and not blank.
+/// PostgreSQL (web and worker).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL; web creates the database if it is missing
+    #[arg(long = "database-url", env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+/// The fault switches (web and worker).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FaultArgs {
+    /// How stale a process's view of the fault switches may be, in ms
+    #[arg(long = "faults-ttl-ms", env = "FAULTS_TTL_MS", default_value_t = 1000)]
+    pub faults_ttl_ms: u64,
+    /// Makes probabilistic ("Schrödinger") faults repeatable (default: random)
+    #[arg(long = "faults-seed", env = "FAULTS_SEED")]
+    pub faults_seed: Option<u64>,
+}
+
+impl FaultArgs {
+    pub fn ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.faults_ttl_ms)
+    }
+}
+
+/// A variable a library reads (not the binary's own code), listed by `--print-env`.
+#[derive(Debug, Clone, Copy)]
+pub struct LibraryVar {
+    pub name: &'static str,
+    /// What applies when it is unset, in words.
+    pub default: &'static str,
+    pub meaning: &'static str,
+    pub library: &'static str,
+}
+
+const fn lib(
+    library: &'static str,
+    name: &'static str,
+    default: &'static str,
+    meaning: &'static str,
+) -> LibraryVar {
+    LibraryVar {
+        name,
+        default,
+        meaning,
+        library,
+    }
+}
+
+/// What the OpenTelemetry SDK and `tracing` read in every binary that exports telemetry.
+pub const TELEMETRY_VARS: &[LibraryVar] = &[
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "unset: spans printed to the console",
+        "OTLP/HTTP base URL for traces and metrics",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "",
+        "traces only, a full /v1/traces URL",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "",
+        "metrics only, a full URL (compose: Prometheus's OTLP receiver)",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "",
+        "headers on every export",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "10000 (worker: 1000)",
+        "each export's timeout, ms",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "",
+        "the traces export's",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "",
+        "the metrics export's",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "",
+        "gzip",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_SERVICE_NAME",
+        "todo-web, todo-worker",
+        "service.name",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "",
+        "more resource attributes",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_SDK_DISABLED",
+        "false",
+        "true: no OpenTelemetry at all",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_TRACES_SAMPLER",
+        "parentbased_always_on",
+        "sampler",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "",
+        "its argument",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "1000",
+        "batch export interval, ms",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "8192",
+        "spans buffered before dropping",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "2048",
+        "spans per export",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "",
+        "(unused by the SDK's batch thread)",
+    ),
+    lib("opentelemetry", "OTEL_BSP_MAX_CONCURRENT_EXPORTS", "", ""),
+    lib(
+        "opentelemetry",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "60000",
+        "metrics export interval, ms",
+    ),
+    lib("opentelemetry", "OTEL_METRIC_EXPORT_TIMEOUT", "", ""),
+    lib(
+        "opentelemetry",
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "128",
+        "",
+    ),
+    lib("opentelemetry", "OTEL_SPAN_EVENT_COUNT_LIMIT", "128", ""),
+    lib("opentelemetry", "OTEL_SPAN_LINK_COUNT_LIMIT", "128", ""),
+];
+
+/// What `tracing`'s filter reads in every binary.
+pub const LOG_VARS: &[LibraryVar] = &[lib(
+    "tracing",
+    "RUST_LOG",
+    "info (chatty libraries at warn)",
+    "what is printed (not what is exported)",
+)];
+
+/// What the AWS SDK reads (web and esm talk to SQS).
+pub const AWS_SDK_VARS: &[LibraryVar] = &[
+    lib("aws-sdk", "AWS_REGION", "us-east-1", "the region"),
+    lib(
+        "aws-sdk",
+        "AWS_DEFAULT_REGION",
+        "",
+        "the region, older name",
+    ),
+    lib(
+        "aws-sdk",
+        "AWS_ENDPOINT_URL",
+        "",
+        "every service's endpoint",
+    ),
+    lib(
+        "aws-sdk",
+        "AWS_ENDPOINT_URL_SQS",
+        "unset: AWS",
+        "SQS's endpoint: moto, ElasticMQ, LocalStack",
+    ),
+    lib(
+        "aws-sdk",
+        "AWS_ACCESS_KEY_ID",
+        "",
+        "credentials (AWS: the task role instead)",
+    ),
+    lib("aws-sdk", "AWS_SECRET_ACCESS_KEY", "", ""),
+    lib("aws-sdk", "AWS_SESSION_TOKEN", "", ""),
+    lib("aws-sdk", "AWS_PROFILE", "", ""),
+    lib(
+        "aws-sdk",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "",
+        "set by ECS",
+    ),
+    lib("aws-sdk", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "", ""),
+    lib("aws-sdk", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "", ""),
+    lib("aws-sdk", "AWS_EC2_METADATA_DISABLED", "", ""),
+];
+
+/// What the Lambda runtime (AWS, the emulator, `cargo lambda watch`) sets for the worker.
+pub const LAMBDA_VARS: &[LibraryVar] = &[
+    lib(
+        "lambda_runtime",
+        "AWS_LAMBDA_RUNTIME_API",
+        "required",
+        "the Runtime API's address",
+    ),
+    lib(
+        "lambda_runtime",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "required",
+        "the invocation span's name",
+    ),
+    lib(
+        "lambda_runtime",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "required",
+        "",
+    ),
+    lib(
+        "lambda_runtime",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "required",
+        "",
+    ),
+    lib("lambda_runtime", "AWS_LAMBDA_LOG_STREAM_NAME", "", ""),
+    lib("lambda_runtime", "AWS_LAMBDA_LOG_GROUP_NAME", "", ""),
+    lib("lambda_runtime", "AWS_LAMBDA_MAX_CONCURRENCY", "", ""),
+    lib(
+        "lambda_runtime",
+        "AWS_LAMBDA_FUNCTION_TIMEOUT",
+        "",
+        "the emulator's timeout, s",
+    ),
+    lib("lambda_runtime", "_HANDLER", "", ""),
+    lib("lambda_runtime", "_X_AMZN_TRACE_ID", "", "X-Ray header"),
+];
+
+/// The binary's configuration from its environment (and flags, clap's), or, for
+/// `--print-env[=json]`, its variables printed and the process ended.
+pub fn load<C: clap::Parser>(
+    binary: &'static str,
+    library: &[&[LibraryVar]],
+) -> Result<C, ConfigError> {
+    let mut command = C::command().name(binary);
+    // A variable set to nothing (`PORT=` in a compose file or a template) means "not
+    // set": its default applies, as for every variable here.
+    let blank: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|a| {
+            a.get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.to_string_lossy().trim().is_empty())
+        })
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in blank {
+        command = command.mut_arg(id, |a| a.env(None::<&str>));
+    }
+    if let Some(format) = std::env::args().skip(1).find_map(|a| {
+        a.strip_prefix("--print-env")
+            .map(|rest| rest.trim_start_matches('=').to_owned())
+    }) {
+        print!("{}", describe(&command, binary, library, format == "json"));
+        std::process::exit(0);
+    }
+    let matches = command
+        .clone()
+        .try_get_matches()
+        .map_err(|e| explain(&command, e))?;
+    C::from_arg_matches(&matches).map_err(|e| explain(&command, e))
+}
+
+/// The variables a binary reads: its own (name, default, help) and its libraries'.
+pub fn describe(
+    command: &clap::Command,
+    binary: &str,
+    library: &[&[LibraryVar]],
+    json: bool,
+) -> String {
+    let own: Vec<(String, Option<String>, String)> = command
+        .get_arguments()
+        .filter_map(|a| {
+            let name = a.get_env()?.to_string_lossy().into_owned();
+            let default = a
+                .get_default_values()
+                .first()
+                .map(|v| v.to_string_lossy().into_owned());
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            Some((name, default, help))
+        })
+        .collect();
+    // A variable the binary declares itself (esm's AWS_REGION) is listed once, as its own.
+    let libs: Vec<&LibraryVar> = library
+        .iter()
+        .flat_map(|l| l.iter())
+        .filter(|v| own.iter().all(|(name, _, _)| name != v.name))
+        .collect();
+    if json {
+        let mut vars: Vec<serde_json::Value> = own
+            .iter()
+            .map(|(name, default, help)| {
+                serde_json::json!({ "name": name, "default": default, "help": help, "source": binary })
+            })
+            .collect();
+        vars.extend(libs.iter().map(|v| {
+            serde_json::json!({ "name": v.name, "default": (!v.default.is_empty()).then_some(v.default),
+                "help": v.meaning, "source": v.library })
+        }));
+        return format!(
+            "{}\n",
+            serde_json::json!({ "binary": binary, "variables": vars })
+        );
+    }
+    let mut out = format!("# {binary}: the environment variables it reads, with their defaults\n");
+    let width = own
+        .iter()
+        .map(|(n, d, _)| n.len() + d.as_deref().map_or(0, str::len))
+        .max()
+        .unwrap_or(0)
+        + 2;
+    for (name, default, help) in &own {
+        let assignment = format!("{name}={}", default.as_deref().unwrap_or(""));
+        let _ = writeln!(out, "{assignment:<width$} # {help}");
+    }
+    if !libs.is_empty() {
+        out.push_str("# read by its libraries (OpenTelemetry, the AWS SDK, the Lambda runtime):\n");
+        for v in libs {
+            let default = match v.default {
+                "" => String::new(),
+                d => format!(" [{d}]"),
+            };
+            let _ = writeln!(out, "#   {:<40} {}{default}", v.name, v.meaning);
+        }
+    }
+    out
+}
+
+/// A clap error as one line that names the environment variable.
+fn explain(command: &clap::Command, error: clap::Error) -> ConfigError {
+    let context = |kind| match error.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    if matches!(
+        error.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) && let (Some(arg), Some(value)) = (
+        context(ContextKind::InvalidArg),
+        context(ContextKind::InvalidValue),
+    ) {
+        let env = command
+            .get_arguments()
+            .find(|a| {
+                a.get_long().is_some_and(|long| {
+                    arg.starts_with(&format!("--{long} ")) || arg == format!("--{long}")
+                })
+            })
+            .and_then(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned());
+        let reason = match error.kind() {
+            ErrorKind::InvalidValue => match error.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(valid)) => {
+                    format!("expected one of {}", valid.join(", "))
+                }
+                _ => "not an accepted value".to_owned(),
+            },
+            _ => std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "not a valid value".to_owned()),
+        };
+        return ConfigError::Invalid {
+            name: env.unwrap_or(arg),
+            value,
+            reason,
+        };
+    }
+    ConfigError::Other(error.render().to_string().trim().to_owned())
+}
+
+/// The variable's value, if it is set and not blank: for the standard variables that
+/// libraries define (telemetry's `OTEL_*`), not for a binary's own configuration.
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()
@@ -25,68 +444,62 @@ pub fn var(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The variable's value, or `default` when unset or blank.
-pub fn var_or(name: &str, default: &str) -> String {
-    var(name).unwrap_or_else(|| default.to_owned())
-}
-
-/// A required variable.
-pub fn required(name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
-    var(name).ok_or(ConfigError::Missing { name, hint })
-}
-
-/// The variable parsed as `T`, or `default` when unset or blank.
-pub fn parse_or<T>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    match var(name) {
-        None => Ok(default),
-        Some(value) => value.parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-            value,
-        }),
-    }
-}
-
-/// A URL-ish variable: must start with `http://` or `https://`.
-pub fn http_url_or(name: &'static str, default: &str) -> Result<String, ConfigError> {
-    let value = var_or(name, default);
-    check_http_url(name, value)
-}
-
-pub fn check_http_url(name: &'static str, value: String) -> Result<String, ConfigError> {
+/// A value parser for URLs that must be `http://` or `https://`.
+pub fn http_url(value: &str) -> Result<String, String> {
     if value.starts_with("http://") || value.starts_with("https://") {
-        Ok(value)
+        Ok(value.trim_end_matches('/').to_owned())
     } else {
-        Err(ConfigError::Invalid {
-            name,
-            value,
-            reason: "expected an http:// or https:// URL".into(),
-        })
+        Err("expected an http:// or https:// URL".into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{CommandFactory, Parser};
 
-    #[test]
-    fn invalid_number_names_the_variable() {
-        let err = "abc".parse::<u16>().map_err(|e| ConfigError::Invalid {
-            name: "PORT",
-            value: "abc".into(),
-            reason: e.to_string(),
-        });
-        let text = err.unwrap_err().to_string();
-        assert!(text.contains("PORT=\"abc\""), "{text}");
+    /// Example settings, as a binary declares them.
+    #[derive(Parser, Debug)]
+    struct Example {
+        /// The port
+        #[arg(long, env = "EXAMPLE_PORT", default_value_t = 3000)]
+        port: u16,
+        /// Where
+        #[arg(long, env = "EXAMPLE_URL", default_value = "http://x", value_parser = http_url)]
+        url: String,
     }
 
     #[test]
-    fn url_check_rejects_missing_scheme() {
-        assert!(check_http_url("JOBS_QUEUE_URL", "localhost:9324/q".into()).is_err());
-        assert!(check_http_url("JOBS_QUEUE_URL", "http://localhost:9324/q".into()).is_ok());
+    fn a_bad_value_names_its_variable() {
+        let command = Example::command();
+        let err = command
+            .clone()
+            .try_get_matches_from(["example", "--port", "eighty"])
+            .unwrap_err();
+        let text = explain(&command, err).to_string();
+        assert!(
+            text.contains("EXAMPLE_PORT=\"eighty\" is invalid: invalid digit"),
+            "{text}"
+        );
+        let err = command
+            .clone()
+            .try_get_matches_from(["example", "--url", "localhost/q"])
+            .unwrap_err();
+        let text = explain(&command, err).to_string();
+        assert!(
+            text.contains("EXAMPLE_URL=\"localhost/q\"") && text.contains("http://"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_variable_is_printed_with_its_default() {
+        let text = describe(&Example::command(), "example", &[TELEMETRY_VARS], false);
+        assert!(text.contains("EXAMPLE_PORT=3000"), "{text}");
+        assert!(text.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&describe(&Example::command(), "example", &[], true)).unwrap();
+        assert_eq!(json["variables"][1]["name"], "EXAMPLE_URL");
+        assert_eq!(json["variables"][1]["default"], "http://x");
     }
 }

@@ -1,13 +1,17 @@
-//! Who and what the work in progress is for: the signed-in user (`enduser.id`) and the
-//! session's fault scope. A task-local set by web's middleware per request and by the
-//! worker per record (from W3C baggage), read wherever spans and faults need it.
+//! Who and what a piece of work is for: the signed-in user (`enduser.id`) and the
+//! session's fault scope. A plain value: web builds one per request (from its cookies
+//! and baggage), the worker one per record (from the message's W3C baggage), and both
+//! hand it to whatever needs it (spans, faults, metrics, the outbox).
 
 use opentelemetry::{Context, KeyValue, baggage::BaggageExt};
 
-use crate::faults::SCOPE_BAGGAGE_KEY;
-
 /// Baggage key carrying the user from web to worker.
 pub const USER_BAGGAGE_KEY: &str = "enduser.id";
+/// Baggage key and cookie name that carry a session's fault scope.
+pub const SCOPE_BAGGAGE_KEY: &str = "fault.scope";
+pub const SCOPE_COOKIE: &str = "fault_scope";
+/// Whose work it is when nobody signed in: to-dos belong to `guest` then.
+pub const GUEST: &str = "guest";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {
@@ -15,62 +19,46 @@ pub struct RequestContext {
     pub fault_scope: Option<String>,
 }
 
-tokio::task_local! {
-    static CURRENT: RequestContext;
-}
-
-/// Runs `fut` with `ctx` as the context of the work in progress.
-pub async fn scope<F: Future>(ctx: RequestContext, fut: F) -> F::Output {
-    CURRENT.scope(ctx, fut).await
-}
-
-/// The context of the work in progress (empty outside one).
-pub fn current() -> RequestContext {
-    CURRENT.try_with(Clone::clone).unwrap_or_default()
-}
-
-pub fn user() -> Option<String> {
-    CURRENT.try_with(|c| c.user.clone()).ok().flatten()
-}
-
-pub fn fault_scope() -> Option<String> {
-    CURRENT.try_with(|c| c.fault_scope.clone()).ok().flatten()
-}
-
-/// The context carried in `cx`'s baggage (what a consumer received).
-pub fn from_baggage(cx: &Context) -> RequestContext {
-    let get = |key: &str| {
-        cx.baggage()
-            .get(key)
-            .map(|v| v.as_str().to_owned())
-            .filter(|v| !v.is_empty() && v.len() <= 64)
-    };
-    RequestContext {
-        user: get(USER_BAGGAGE_KEY),
-        fault_scope: get(SCOPE_BAGGAGE_KEY),
+impl RequestContext {
+    /// The signed-in user, or `guest`.
+    pub fn owner(&self) -> &str {
+        self.user.as_deref().unwrap_or(GUEST)
     }
-}
 
-/// `cx` with the current user and fault scope added to its baggage (other entries kept),
-/// so they travel with the job into the worker.
-pub fn with_baggage(cx: Context) -> Context {
-    let ctx = current();
-    if ctx.user.is_none() && ctx.fault_scope.is_none() {
-        return cx;
+    /// The context carried in `cx`'s baggage (what a consumer received).
+    pub fn from_baggage(cx: &Context) -> Self {
+        let get = |key: &str| {
+            cx.baggage()
+                .get(key)
+                .map(|v| v.as_str().to_owned())
+                .filter(|v| !v.is_empty() && v.len() <= 64)
+        };
+        Self {
+            user: get(USER_BAGGAGE_KEY),
+            fault_scope: get(SCOPE_BAGGAGE_KEY),
+        }
     }
-    let mut entries: Vec<KeyValue> = cx
-        .baggage()
-        .iter()
-        .filter(|(k, _)| k.as_str() != USER_BAGGAGE_KEY && k.as_str() != SCOPE_BAGGAGE_KEY)
-        .map(|(k, (v, _))| KeyValue::new(k.clone(), v.clone()))
-        .collect();
-    if let Some(user) = ctx.user {
-        entries.push(KeyValue::new(USER_BAGGAGE_KEY, user));
+
+    /// `cx` with this user and fault scope added to its baggage (other entries kept), so
+    /// they travel with a job into the worker.
+    pub fn into_baggage(&self, cx: Context) -> Context {
+        if self.user.is_none() && self.fault_scope.is_none() {
+            return cx;
+        }
+        let mut entries: Vec<KeyValue> = cx
+            .baggage()
+            .iter()
+            .filter(|(k, _)| k.as_str() != USER_BAGGAGE_KEY && k.as_str() != SCOPE_BAGGAGE_KEY)
+            .map(|(k, (v, _))| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        if let Some(user) = &self.user {
+            entries.push(KeyValue::new(USER_BAGGAGE_KEY, user.clone()));
+        }
+        if let Some(scope) = &self.fault_scope {
+            entries.push(KeyValue::new(SCOPE_BAGGAGE_KEY, scope.clone()));
+        }
+        cx.with_baggage(entries)
     }
-    if let Some(scope) = ctx.fault_scope {
-        entries.push(KeyValue::new(SCOPE_BAGGAGE_KEY, scope));
-    }
-    cx.with_baggage(entries)
 }
 
 /// A user name as accepted at sign-in: 1–32 letters, digits, `.`, `_` or `-`.
@@ -85,26 +73,20 @@ pub fn valid_user(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn context_round_trips_through_baggage() {
+    #[test]
+    fn context_round_trips_through_baggage() {
         let ctx = RequestContext {
             user: Some("ada".into()),
             fault_scope: Some("talk-1".into()),
         };
-        let cx = scope(ctx.clone(), async {
-            with_baggage(Context::new().with_baggage([KeyValue::new("other", "kept")]))
-        })
-        .await;
-        assert_eq!(from_baggage(&cx), ctx);
+        let cx = ctx.into_baggage(Context::new().with_baggage([KeyValue::new("other", "kept")]));
+        assert_eq!(RequestContext::from_baggage(&cx), ctx);
         assert_eq!(
             cx.baggage().get("other").map(|v| v.as_str().to_owned()),
             Some("kept".into())
         );
-        assert_eq!(
-            current(),
-            RequestContext::default(),
-            "nothing outside a scope"
-        );
+        assert_eq!(RequestContext::default().owner(), GUEST);
+        assert_eq!(ctx.owner(), "ada");
     }
 
     #[test]

@@ -1,13 +1,19 @@
-//! What web, worker and the local event source mapping share.
+//! What web, worker and the local event source mapping share. Modules depend one way:
+//! `context`, `spans`, `metrics`, `job`, `propagation`, `messaging`, `config`, `sqs`,
+//! `shutdown` depend on no other module here; `faults` on `context` and `spans`; `db` on
+//! `faults`, `metrics`, `spans`, `context`; `telemetry` on `config` and `metrics`.
 //!
-//! * [`telemetry`]: tracing + OpenTelemetry set-up, with a guard that flushes on drop.
-//! * [`propagation`]: W3C trace context in and out of SQS message attributes.
-//! * [`job`]: the versioned JSON body of a job message.
-//! * [`db`]: OpenTelemetry DB client spans around queries (sqlx emits none).
-//! * [`faults`]: the fault catalogue and the registry web and worker read it from.
-//! * [`context`]: the user and fault scope of the work in progress (task-local, baggage).
+//! * [`context`]: the user and fault scope of a piece of work (a value, and W3C baggage).
+//! * [`spans`]: DB client spans, error marking, the current trace id.
+//! * [`faults`]: the fault catalogue, the [`faults::Faults`] handle, the settings table.
+//! * [`db`]: the database with spans, faults and measurements on every query.
 //! * [`metrics`]: OTLP metrics (HTTP and DB durations, jobs, queue age).
-//! * [`config`]: reading environment variables with clear errors.
+//! * [`telemetry`]: tracing + OpenTelemetry set-up, flushing, the `lost_spans` gate.
+//! * [`propagation`]: W3C trace context in and out of SQS message attributes.
+//! * [`messaging`]: SQS PRODUCER/CONSUMER spans.
+//! * [`job`]: the versioned JSON body of a job message.
+//! * [`config`]: typed configuration from the environment, `--print-env`.
+//! * [`sqs`]: the SQS client. [`shutdown`]: SIGTERM / Ctrl-C.
 
 pub mod config;
 pub mod context;
@@ -17,6 +23,9 @@ pub mod job;
 pub mod messaging;
 pub mod metrics;
 pub mod propagation;
+pub mod shutdown;
+pub mod spans;
+pub mod sqs;
 pub mod telemetry;
 
 /// A binary's exit: success, or the error (with its causes) on stderr and failure.

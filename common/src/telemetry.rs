@@ -2,22 +2,29 @@
 //!
 //! * Always: an OpenTelemetry tracer provider behind `tracing` (so every span has a
 //!   trace id that propagates to SQS, even when nothing is exported) and the global
-//!   W3C propagator (trace context + baggage).
+//!   W3C propagator (trace context + baggage). The provider is the one process-wide
+//!   global; everything else is a value the binary passes on ([`Telemetry::metrics`],
+//!   [`Telemetry::span_gate`]).
 //! * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) set: spans go out over
-//!   OTLP/HTTP (protobuf) through the batch processor; logs go to stdout one per line.
+//!   OTLP/HTTP (protobuf) through the batch processor, metrics too; logs go to stdout
+//!   one per line.
 //! * No endpoint: a readable span tree on stdout, for local debugging.
 //!
 //! The standard variables are read by the SDK itself: `OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT`. `RUST_LOG` filters what is recorded.
+//! `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT`. `RUST_LOG` filters what is printed.
 //!
-//! A binary may bound the export timeout below the SDK's 10 s ([`Telemetry::init_with`]):
-//! the Lambda function flushes inside every invocation, so a stalled collector must
-//! cost it far less than the function's timeout.
+//! A binary may bound the export timeout below the SDK's 10 s: the Lambda function
+//! flushes inside every invocation, so a stalled collector must cost it far less than
+//! the function's timeout.
 
 use std::{
     io::IsTerminal,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::TracerProvider as _};
@@ -31,33 +38,29 @@ use opentelemetry_sdk::{
 };
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
-use crate::config;
+use crate::{config, metrics::Metrics};
 
 /// Libraries whose INFO output is noise in a trace (sqlx logs every statement at INFO).
 const DEFAULT_FILTER: &str = "info,sqlx=warn,aws_smithy_runtime=warn,aws_config=warn,\
 hyper=warn,h2=warn,reqwest=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=warn";
 
-/// Owns the tracer provider: [`Telemetry::flush`] exports what is buffered (call it
-/// at the end of every Lambda invocation); dropping it flushes and shuts down.
+/// Owns the providers: [`Telemetry::flush`] exports what is buffered (call it at the end
+/// of every Lambda invocation); dropping it flushes and shuts down.
 pub struct Telemetry {
     provider: SdkTracerProvider,
     meters: Option<SdkMeterProvider>,
-    exporting: bool,
+    metrics: Metrics,
+    gate: SpanGate,
 }
 
 impl Telemetry {
     /// Installs the global subscriber. `default_service` is used unless
-    /// `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) says otherwise.
-    pub fn init(default_service: &'static str) -> anyhow::Result<Self> {
-        Self::init_with(default_service, None)
-    }
-
-    /// [`Telemetry::init`], with `export_timeout` as each OTLP export's timeout (traces
-    /// and metrics) unless `OTEL_EXPORTER_OTLP_TIMEOUT` or the signal's own variable
-    /// says otherwise.
-    pub fn init_with(
+    /// `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`) says
+    /// otherwise; `export_timeout` is each OTLP export's timeout (traces and metrics)
+    /// unless `OTEL_EXPORTER_OTLP_TIMEOUT` or the signal's own variable is set.
+    pub fn init(
         default_service: &'static str,
-        export_timeout: Option<std::time::Duration>,
+        export_timeout: Option<Duration>,
     ) -> anyhow::Result<Self> {
         install_propagator();
 
@@ -65,11 +68,8 @@ impl Telemetry {
         // OTEL_SDK_DISABLED=true: no OpenTelemetry at all (the benchmarks' "tracing off").
         let disabled =
             config::var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let mut resource = Resource::builder();
-        if !service_name_configured() {
-            resource = resource.with_service_name(default_service);
-        }
-        let mut provider = SdkTracerProvider::builder().with_resource(resource.build());
+        let gate = SpanGate::default();
+        let mut provider = SdkTracerProvider::builder().with_resource(resource(default_service));
         if exporting {
             let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_http();
             if let Some(timeout) = timeout_default(export_timeout, "TRACES") {
@@ -81,7 +81,10 @@ impl Telemetry {
             let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
                 .with_batch_config(batch_config())
                 .build();
-            provider = provider.with_span_processor(Gate(batch));
+            provider = provider.with_span_processor(Gate {
+                inner: batch,
+                gate: gate.clone(),
+            });
         }
         let provider = provider.build();
         global::set_tracer_provider(provider.clone());
@@ -94,20 +97,18 @@ impl Telemetry {
             let exporter = exporter
                 .build()
                 .map_err(|e| anyhow::anyhow!("OTLP metric exporter: {e}"))?;
-            let mut resource = Resource::builder();
-            if !service_name_configured() {
-                resource = resource.with_service_name(default_service);
-            }
-            let meters = SdkMeterProvider::builder()
-                .with_resource(resource.build())
-                .with_periodic_exporter(exporter)
-                .build();
-            global::set_meter_provider(meters.clone());
-            crate::metrics::install();
-            Some(meters)
+            Some(
+                SdkMeterProvider::builder()
+                    .with_resource(resource(default_service))
+                    .with_periodic_exporter(exporter)
+                    .build(),
+            )
         } else {
             None
         };
+        let metrics = meters
+            .as_ref()
+            .map_or_else(Metrics::disabled, |m| Metrics::new(m));
 
         let otel = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(default_service))
@@ -149,37 +150,67 @@ impl Telemetry {
         Ok(Self {
             provider,
             meters,
-            exporting,
+            metrics,
+            gate,
         })
     }
 
-    /// The provider, e.g. for lambda_runtime's per-invocation flush.
-    pub fn provider(&self) -> SdkTracerProvider {
-        self.provider.clone()
+    /// The instruments on this process's meter provider (disabled when not exporting).
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
-    pub fn is_exporting(&self) -> bool {
-        self.exporting
+    /// The switch that makes ended spans vanish (the `lost_spans` fault).
+    pub fn span_gate(&self) -> SpanGate {
+        self.gate.clone()
+    }
+
+    /// What flushes this process's spans and metrics, for lambda_runtime's
+    /// per-invocation layer.
+    pub fn flusher(&self) -> Flusher {
+        Flusher {
+            provider: self.provider.clone(),
+            meters: self.meters.clone(),
+            gate: self.gate.clone(),
+        }
     }
 
     /// Exports everything buffered so far; errors are logged, never fatal.
     pub fn flush(&self) {
-        flush(&self.provider);
-        self.flush_metrics();
+        self.flusher().flush();
     }
+}
 
-    /// Exports the metrics collected so far (Lambda: after every invocation).
-    pub fn flush_metrics(&self) {
+/// Flushes spans (unless the gate discards them: the `lost_spans` fault's classic bug of
+/// not flushing) and metrics.
+#[derive(Clone)]
+pub struct Flusher {
+    provider: SdkTracerProvider,
+    meters: Option<SdkMeterProvider>,
+    gate: SpanGate,
+}
+
+impl Flusher {
+    pub fn flush(&self) {
+        if !self.gate.discarding()
+            && let Err(e) = self.provider.force_flush()
+        {
+            tracing::warn!(error = %e, "span flush failed");
+        }
         if let Some(meters) = &self.meters
             && let Err(e) = meters.force_flush()
         {
             tracing::warn!(error = %e, "metric flush failed");
         }
     }
+}
 
-    pub fn meter_provider(&self) -> Option<SdkMeterProvider> {
-        self.meters.clone()
+fn resource(default_service: &'static str) -> Resource {
+    let mut resource = Resource::builder();
+    if !service_name_configured() {
+        resource = resource.with_service_name(default_service);
     }
+    resource.build()
 }
 
 /// The batch processor's sizes: the `OTEL_BSP_*` variables when set, else a queue
@@ -195,48 +226,54 @@ fn batch_config() -> opentelemetry_sdk::trace::BatchConfig {
         builder = builder.with_max_export_batch_size(2_048);
     }
     if config::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
-        builder = builder.with_scheduled_delay(std::time::Duration::from_millis(1_000));
+        builder = builder.with_scheduled_delay(Duration::from_millis(1_000));
     }
     builder.build()
 }
 
-static DISCARDING: AtomicBool = AtomicBool::new(false);
-
-/// While on, ended spans are dropped instead of exported: how the `lost_spans` fault
+/// While closed, ended spans are dropped instead of exported: how the `lost_spans` fault
 /// makes a locally running function lose its spans the way a frozen Lambda does.
-pub fn discard_spans(on: bool) {
-    DISCARDING.store(on, Ordering::SeqCst);
+#[derive(Clone, Debug, Default)]
+pub struct SpanGate(Arc<AtomicBool>);
+
+impl SpanGate {
+    pub fn discard(&self, on: bool) {
+        self.0.store(on, Ordering::SeqCst);
+    }
+
+    pub fn discarding(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
-pub fn discarding_spans() -> bool {
-    DISCARDING.load(Ordering::SeqCst)
-}
-
-/// The batch processor behind the [`discard_spans`] switch.
+/// The batch processor behind a [`SpanGate`].
 #[derive(Debug)]
-struct Gate<P>(P);
+struct Gate<P> {
+    inner: P,
+    gate: SpanGate,
+}
 
 impl<P: SpanProcessor> SpanProcessor for Gate<P> {
     fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
-        self.0.on_start(span, cx);
+        self.inner.on_start(span, cx);
     }
 
     fn on_end(&self, span: SpanData) {
-        if !discarding_spans() {
-            self.0.on_end(span);
+        if !self.gate.discarding() {
+            self.inner.on_end(span);
         }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
+        self.inner.force_flush()
     }
 
-    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource);
+        self.inner.set_resource(resource);
     }
 }
 
@@ -246,13 +283,6 @@ pub fn install_propagator() {
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
     ]));
-}
-
-/// Exports everything `provider` has buffered; errors are logged, never fatal.
-pub fn flush(provider: &SdkTracerProvider) {
-    if let Err(e) = provider.force_flush() {
-        tracing::warn!(error = %e, "span flush failed");
-    }
 }
 
 impl Drop for Telemetry {
@@ -270,10 +300,7 @@ impl Drop for Telemetry {
 
 /// `default`, unless `OTEL_EXPORTER_OTLP_TIMEOUT` or `OTEL_EXPORTER_OTLP_{signal}_TIMEOUT`
 /// is set (the exporter reads those itself; a timeout set in code would override them).
-fn timeout_default(
-    default: Option<std::time::Duration>,
-    signal: &str,
-) -> Option<std::time::Duration> {
+fn timeout_default(default: Option<Duration>, signal: &str) -> Option<Duration> {
     let configured = config::var("OTEL_EXPORTER_OTLP_TIMEOUT").is_some()
         || config::var(&format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT")).is_some();
     default.filter(|_| !configured)
@@ -287,16 +314,4 @@ fn otlp_endpoint() -> Option<String> {
 fn service_name_configured() -> bool {
     config::var("OTEL_SERVICE_NAME").is_some()
         || config::var("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="))
-}
-
-/// The trace id of the current span as 32 hex digits (all zeros outside a trace).
-pub fn current_trace_id() -> String {
-    use opentelemetry::trace::TraceContextExt;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    tracing::Span::current()
-        .context()
-        .span()
-        .span_context()
-        .trace_id()
-        .to_string()
 }

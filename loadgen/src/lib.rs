@@ -7,43 +7,38 @@ use std::{collections::BTreeMap, time::Duration};
 use common::config::{self, ConfigError};
 use tokio::time::Instant;
 
-#[derive(Debug, Clone)]
+#[derive(clap::Parser, Debug, Clone)]
+#[command(about = "Simulated users clicking through traced-todo")]
 pub struct Config {
-    /// `LOADGEN_BASE_URL` (http://localhost:3000)
+    /// The app
+    #[arg(long, env = "LOADGEN_BASE_URL", default_value = "http://localhost:3000", value_parser = config::http_url)]
     pub base_url: String,
-    /// `LOADGEN_USERS` (10)
-    pub users: usize,
-    /// `LOADGEN_RATE` (20): clicks per second, all users together.
+    /// Simulated users, each signed in under a name of its own
+    #[arg(long, env = "LOADGEN_USERS", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub users: u16,
+    /// Clicks per second, all users together
+    #[arg(long, env = "LOADGEN_RATE", default_value_t = 20.0, value_parser = rate)]
     pub rate: f64,
-    /// `LOADGEN_DURATION_S` (60)
-    pub duration: Duration,
+    /// How long to click, s
+    #[arg(long, env = "LOADGEN_DURATION_S", default_value_t = 60)]
+    pub duration_s: u64,
+}
+
+fn rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 100_000.0 => Ok(r),
+        Ok(_) => Err("must be above 0 and at most 100000".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let config = Self {
-            base_url: config::http_url_or("LOADGEN_BASE_URL", "http://localhost:3000")?
-                .trim_end_matches('/')
-                .to_owned(),
-            users: config::parse_or("LOADGEN_USERS", 10)?,
-            rate: config::parse_or("LOADGEN_RATE", 20.0)?,
-            duration: Duration::from_secs(config::parse_or("LOADGEN_DURATION_S", 60)?),
-        };
-        if config.users == 0 || config.users > 10_000 {
-            return Err(ConfigError::Invalid {
-                name: "LOADGEN_USERS",
-                value: config.users.to_string(),
-                reason: "must be between 1 and 10000".into(),
-            });
-        }
-        if !(config.rate > 0.0 && config.rate <= 100_000.0) {
-            return Err(ConfigError::Invalid {
-                name: "LOADGEN_RATE",
-                value: config.rate.to_string(),
-                reason: "must be above 0 and at most 100000".into(),
-            });
-        }
-        Ok(config)
+        config::load("loadgen", &[])
+    }
+
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.duration_s)
     }
 }
 
@@ -87,11 +82,11 @@ pub async fn wait_until_ready(base_url: &str, deadline: Duration) -> anyhow::Res
 
 /// Runs the simulation; returns per-action tallies.
 pub async fn run(config: &Config) -> anyhow::Result<Report> {
-    let end = Instant::now() + config.duration;
+    let end = Instant::now() + config.duration();
     // Each user clicks once every `users / rate` seconds.
-    let period = Duration::from_secs_f64(config.users as f64 / config.rate);
+    let period = Duration::from_secs_f64(f64::from(config.users) / config.rate);
     let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..config.users {
+    for n in 0..usize::from(config.users) {
         let base = config.base_url.clone();
         tasks.spawn(async move { user(n, base, period, end).await });
     }

@@ -11,7 +11,10 @@ async fn main() -> std::process::ExitCode {
     };
     println!(
         "loadgen: {} users, {} clicks/s, {:?} against {}",
-        config.users, config.rate, config.duration, config.base_url
+        config.users,
+        config.rate,
+        config.duration(),
+        config.base_url
     );
     if let Err(e) = loadgen::wait_until_ready(&config.base_url, loadgen::READY_DEADLINE).await {
         eprintln!("loadgen: {e:#}");

@@ -1,31 +1,41 @@
 //! `trace-console`: an OTLP/HTTP endpoint (default 127.0.0.1:4318, Jaeger's port) that
 //! prints each trace as one tree once it has been quiet for a moment, so the native
 //! demo shows one click as one trace across web and worker without Jaeger.
-//!
-//! `TRACE_CONSOLE_ADDR` (127.0.0.1:4318), `TRACE_CONSOLE_QUIET_MS` (1500),
-//! `TRACE_CONSOLE_PRINT` (true; false only counts, for benchmarks: `GET /api/stats`).
+//! `trace-console --print-env` lists its variables.
 
 use std::{
     collections::{HashMap, HashSet},
+    net::SocketAddr,
     time::Duration,
 };
 
 use trace_console::{receiver::Receiver, tree};
 
+#[derive(clap::Parser, Debug)]
+#[command(about = "OTLP/HTTP receiver that prints each trace as a tree")]
+struct Config {
+    /// Where to listen
+    #[arg(long, env = "TRACE_CONSOLE_ADDR", default_value = "127.0.0.1:4318")]
+    addr: SocketAddr,
+    /// How long a trace must be quiet before it is printed, ms
+    #[arg(long, env = "TRACE_CONSOLE_QUIET_MS", default_value_t = 1500)]
+    quiet_ms: u64,
+    /// false: only count spans (`GET /api/stats`), for benchmarks
+    #[arg(long, env = "TRACE_CONSOLE_PRINT", default_value_t = true, action = clap::ArgAction::Set)]
+    print: bool,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let addr = std::env::var("TRACE_CONSOLE_ADDR").unwrap_or_else(|_| "127.0.0.1:4318".into());
-    let quiet = std::env::var("TRACE_CONSOLE_QUIET_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(Duration::from_millis(1500));
-    let Ok(addr) = addr.parse() else {
-        eprintln!(
-            "trace-console: TRACE_CONSOLE_ADDR={addr:?} is not an address like 127.0.0.1:4318"
-        );
-        return std::process::ExitCode::FAILURE;
+    let config: Config = match common::config::load("trace-console", &[]) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("trace-console: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
+    let addr = config.addr;
+    let quiet = Duration::from_millis(config.quiet_ms);
     let receiver = match Receiver::start_on(addr).await {
         Ok(r) => r,
         Err(e) => {
@@ -34,7 +44,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     println!("trace-console listening on http://{addr} (OTLP/HTTP)");
-    if std::env::var("TRACE_CONSOLE_PRINT").is_ok_and(|v| v == "false") {
+    if !config.print {
         let _ = tokio::signal::ctrl_c().await;
         return std::process::ExitCode::SUCCESS;
     }

@@ -1,87 +1,85 @@
-//! Web configuration, from environment variables (defaults match `scripts/dev`).
+//! Web's configuration: every environment variable it reads, with its default (the
+//! native demo's, scripts/dev's). `web --print-env` lists them.
 
 use std::time::Duration;
 
 use common::{
-    config::{self, ConfigError},
+    config::{self, ConfigError, DatabaseArgs, FaultArgs},
     faults::Setting,
 };
 
-use crate::relay::RelayConfig;
+use crate::outbox::RelayConfig;
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/traced_todo";
-pub const DEFAULT_JOBS_QUEUE_URL: &str = "http://localhost:9324/123456789012/jobs";
-pub const DEFAULT_JOBS_DLQ_URL: &str = "http://localhost:9324/123456789012/jobs-dlq";
-pub const DEFAULT_JAEGER_UI_URL: &str = "http://localhost:16686";
-
-#[derive(Debug, Clone)]
+#[derive(clap::Parser, Debug, Clone)]
+#[command(about = "traced-todo's web app: to-dos in PostgreSQL, jobs to SQS, traced end to end")]
 pub struct Config {
-    /// `PORT` (3000); 0 picks a free port (tests).
+    /// Listen port (0: any free port)
+    #[arg(long, env = "PORT", default_value_t = 3000)]
     pub port: u16,
-    /// `DATABASE_URL`
-    pub database_url: String,
-    /// `DATABASE_POOL_SIZE` (10)
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Database connections
+    #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 10)]
     pub database_pool_size: u32,
-    /// `JOBS_QUEUE_URL`
+    /// The jobs queue
+    #[arg(long, env = "JOBS_QUEUE_URL", default_value = config::DEFAULT_JOBS_QUEUE_URL, value_parser = config::http_url)]
     pub jobs_queue_url: String,
-    /// `JOBS_DLQ_URL`: its dead-letter queue (for the dead-letters page).
+    /// Its dead-letter queue (the dead-letters page)
+    #[arg(long, env = "JOBS_DLQ_URL", default_value = "http://localhost:9324/123456789012/jobs-dlq", value_parser = config::http_url)]
     pub jobs_dlq_url: String,
-    /// `JAEGER_UI_URL`: base of the "open trace" links.
+    /// Base of the "open trace" links (opened by the browser, not by web)
+    #[arg(long, env = "JAEGER_UI_URL", default_value = "http://localhost:16686", value_parser = config::http_url)]
     pub jaeger_ui_url: String,
-    /// `FAULTS_ENABLED` (false): serve the fault panel and API to anyone. The local
-    /// scripts, compose and the tests switch it on; the AWS template leaves it off.
+    /// Serve the fault panel and API to anyone (scripts and compose: true; AWS: false)
+    #[arg(long, env = "FAULTS_ENABLED", default_value_t = false, action = clap::ArgAction::Set)]
     pub faults_enabled: bool,
-    /// `FAULTS_ADMIN_TOKEN`: serve the panel and API to whoever presents this token
-    /// (`Authorization: Bearer …`, or `/faults?token=…` once, which sets a cookie).
+    /// Serve them to whoever presents this token (`Authorization: Bearer …`, or `/faults?token=…` once)
+    #[arg(long, env = "FAULTS_ADMIN_TOKEN")]
     pub faults_admin_token: Option<String>,
-    /// `FAULTS`: faults switched on at start-up, e.g. `slow_db:latency_ms=300,web_error@0.25`.
-    pub faults: Vec<Setting>,
-    /// `FAULTS_TTL_MS` (1000): how stale a process's view of the switches may be.
-    pub faults_ttl: Duration,
-    /// `FAULTS_SEED`: makes probabilistic faults repeatable.
-    pub faults_seed: Option<u64>,
-    /// `RELAY_INTERVAL_MS` (1000), `RELAY_GRACE_MS` (2000)
-    pub relay: RelayConfig,
-    /// `SHUTDOWN_GRACE_MS` (20000): how long in-flight requests may finish after
-    /// SIGTERM (ECS kills the task 30 s after it).
-    pub shutdown_grace: Duration,
+    /// Faults switched on at start-up: `name[@probability][:key=value]…`, comma-separated
+    #[arg(long, env = "FAULTS", value_parser = faults_spec, default_value = "")]
+    pub faults: FaultSpec,
+    #[command(flatten)]
+    pub fault_switches: FaultArgs,
+    /// Outbox relay: pause between rounds, ms
+    #[arg(long, env = "RELAY_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub relay_interval_ms: u64,
+    /// Outbox relay: age before it takes over a pending job, ms
+    #[arg(long, env = "RELAY_GRACE_MS", default_value_t = 2000)]
+    pub relay_grace_ms: u64,
+    /// Time in-flight requests get after SIGTERM, ms (ECS kills the task 30 s after it)
+    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 20_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+/// The parsed `FAULTS` variable.
+#[derive(Debug, Clone, Default)]
+pub struct FaultSpec(pub Vec<Setting>);
+
+fn faults_spec(spec: &str) -> Result<FaultSpec, String> {
+    common::faults::parse_env(spec).map(FaultSpec)
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Ok(Self {
-            port: config::parse_or("PORT", 3000)?,
-            database_url: config::var_or("DATABASE_URL", DEFAULT_DATABASE_URL),
-            database_pool_size: config::parse_or("DATABASE_POOL_SIZE", 10)?,
-            jobs_queue_url: config::http_url_or("JOBS_QUEUE_URL", DEFAULT_JOBS_QUEUE_URL)?,
-            jobs_dlq_url: config::http_url_or("JOBS_DLQ_URL", DEFAULT_JOBS_DLQ_URL)?,
-            jaeger_ui_url: config::http_url_or("JAEGER_UI_URL", DEFAULT_JAEGER_UI_URL)?
-                .trim_end_matches('/')
-                .to_owned(),
-            faults_enabled: config::parse_or("FAULTS_ENABLED", false)?,
-            faults_admin_token: config::var("FAULTS_ADMIN_TOKEN"),
-            faults: match config::var("FAULTS") {
-                None => Vec::new(),
-                Some(spec) => {
-                    common::faults::parse_env(&spec).map_err(|reason| ConfigError::Invalid {
-                        name: "FAULTS",
-                        value: spec,
-                        reason,
-                    })?
-                }
-            },
-            faults_ttl: Duration::from_millis(config::parse_or("FAULTS_TTL_MS", 1000)?),
-            faults_seed: match config::var("FAULTS_SEED") {
-                None => None,
-                Some(_) => Some(config::parse_or("FAULTS_SEED", 0)?),
-            },
-            relay: RelayConfig {
-                interval: Duration::from_millis(
-                    config::parse_or("RELAY_INTERVAL_MS", 1000)?.max(10),
-                ),
-                grace: Duration::from_millis(config::parse_or("RELAY_GRACE_MS", 2000)?),
-            },
-            shutdown_grace: Duration::from_millis(config::parse_or("SHUTDOWN_GRACE_MS", 20_000)?),
-        })
+        config::load(
+            "web",
+            &[
+                config::TELEMETRY_VARS,
+                config::LOG_VARS,
+                config::AWS_SDK_VARS,
+            ],
+        )
+    }
+
+    pub fn relay(&self) -> RelayConfig {
+        RelayConfig {
+            interval: Duration::from_millis(self.relay_interval_ms),
+            grace: Duration::from_millis(self.relay_grace_ms),
+        }
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 }

@@ -1,7 +1,8 @@
-//! One error type for the web crate; every error page carries the trace id.
+//! One error type for the web crate. An error becomes a response that carries an
+//! [`ErrorReport`]; `pages::render_errors` turns every such response into the error page
+//! (which names the trace id and links to it), whoever produced it: a handler, the
+//! cross-site refusal, an injected fault or the 404 fallback.
 
-use askama::Template;
-use askama_web::WebTemplate;
 use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
@@ -21,6 +22,16 @@ pub enum AppError {
     TooLarge,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Any status with a message for the user (faults, refusals, the magic word httpstat).
+    #[error("{message}")]
+    Status { status: StatusCode, message: String },
+}
+
+/// What the error page says: set on the response by [`AppError`], rendered by
+/// `pages::render_errors`.
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    pub message: String,
 }
 
 impl AppError {
@@ -33,6 +44,7 @@ impl AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Status { status, .. } => *status,
         }
     }
 
@@ -52,6 +64,7 @@ impl AppError {
                 "The database is unavailable right now. Try again in a moment.".into()
             }
             AppError::Database(_) => "Something went wrong while talking to the database.".into(),
+            AppError::Status { message, .. } => message.clone(),
         }
     }
 }
@@ -63,16 +76,6 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     )
 }
 
-#[derive(Template, WebTemplate)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub status: u16,
-    pub reason: String,
-    pub message: String,
-    pub trace_id: String,
-    pub jaeger_ui_url: String,
-}
-
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -81,18 +84,10 @@ impl IntoResponse for AppError {
         } else {
             tracing::info!(error = %self, "request rejected");
         }
-        error_page(status, self.public_message())
+        let mut response = status.into_response();
+        response.extensions_mut().insert(ErrorReport {
+            message: self.public_message(),
+        });
+        response
     }
-}
-
-/// An error page for `status`, naming the current trace so the user can open it.
-pub fn error_page(status: StatusCode, message: String) -> Response {
-    let page = ErrorPage {
-        status: status.as_u16(),
-        reason: status.canonical_reason().unwrap_or("Error").to_owned(),
-        message,
-        trace_id: common::telemetry::current_trace_id(),
-        jaeger_ui_url: crate::jaeger_ui_url(),
-    };
-    (status, page).into_response()
 }

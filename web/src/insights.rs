@@ -1,14 +1,17 @@
 //! Application questions answered from the app's own measurements, per user: what
 //! share of their database writes took longer than 5, 10, 100 ms; their error rate and
-//! request latency; the traces of their last errors. Kept in memory by this process
-//! (reset on restart): enough to ask "which user hit this?" during a demo.
+//! request latency; the traces of their last errors. An [`Insights`] value kept in memory
+//! by this process (reset on restart): enough to ask "which user hit this?" during a
+//! demo. It hears of queries as the database's observer, of requests from
+//! `observe::requests`.
 
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{LazyLock, Mutex},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
+use common::{context::GUEST, db::QueryObserver};
 use serde::Serialize;
 
 /// Distinct users tracked; later ones are counted under `other` (bounded cardinality,
@@ -34,58 +37,29 @@ pub struct ErrorTrace {
     pub route: String,
 }
 
-static STATS: LazyLock<Mutex<HashMap<String, UserStats>>> = LazyLock::new(Default::default);
-
 /// Thresholds for the write-latency shares, in milliseconds.
 pub const THRESHOLDS_MS: [u64; 3] = [5, 10, 100];
 
-fn with_user<R>(f: impl FnOnce(&mut UserStats) -> R) -> R {
-    let user = crate::routes::todos::owner();
-    let mut stats = STATS.lock().unwrap_or_else(|e| e.into_inner());
-    let key = if stats.contains_key(&user) || stats.len() < MAX_USERS {
-        user
-    } else {
-        "other".to_owned()
-    };
-    f(stats.entry(key).or_default())
-}
+/// Each user's figures (`guest` when nobody signed in).
+#[derive(Clone, Default)]
+pub struct Insights(Arc<Mutex<HashMap<String, UserStats>>>);
 
-/// The query observer (see `common::db::observe`): counts writes by duration.
-pub fn record_query(operation: &'static str, elapsed: Duration, ok: bool) {
-    if !ok || !matches!(operation, "INSERT" | "UPDATE" | "DELETE") {
-        return;
+impl QueryObserver for Insights {
+    /// Counts writes by duration.
+    fn query(&self, user: Option<&str>, operation: &'static str, elapsed: Duration, ok: bool) {
+        if !ok || !matches!(operation, "INSERT" | "UPDATE" | "DELETE") {
+            return;
+        }
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        self.with_user(user.unwrap_or(GUEST), |s| {
+            s.writes += 1;
+            for (i, threshold) in THRESHOLDS_MS.iter().enumerate() {
+                if ms > *threshold as f64 {
+                    s.writes_over[i] += 1;
+                }
+            }
+        });
     }
-    let ms = elapsed.as_secs_f64() * 1000.0;
-    with_user(|s| {
-        s.writes += 1;
-        for (i, threshold) in THRESHOLDS_MS.iter().enumerate() {
-            if ms > *threshold as f64 {
-                s.writes_over[i] += 1;
-            }
-        }
-    });
-}
-
-/// One finished request of the current user.
-pub fn record_request(elapsed: Duration, status: u16, route: &str, trace_id: String) {
-    with_user(|s| {
-        s.requests += 1;
-        if s.latencies_ms.len() == LATENCY_SAMPLES {
-            s.latencies_ms.pop_front();
-        }
-        s.latencies_ms.push_back(elapsed.as_secs_f64() * 1000.0);
-        if status >= 500 {
-            s.errors += 1;
-            if s.error_traces.len() == ERROR_TRACES {
-                s.error_traces.pop_front();
-            }
-            s.error_traces.push_back(ErrorTrace {
-                trace_id,
-                status,
-                route: route.to_owned(),
-            });
-        }
-    });
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,34 +76,75 @@ pub struct UserInsights {
     pub last_errors: Vec<ErrorTrace>,
 }
 
-pub fn snapshot() -> Vec<UserInsights> {
-    let stats = STATS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut out: Vec<_> = stats
-        .iter()
-        .map(|(user, s)| {
-            let pct = |n: u64, of: u64| {
-                if of == 0 {
-                    0.0
-                } else {
-                    100.0 * n as f64 / of as f64
-                }
-            };
-            let mut sorted: Vec<f64> = s.latencies_ms.iter().copied().collect();
-            sorted.sort_by(f64::total_cmp);
-            UserInsights {
-                user: user.clone(),
-                writes: s.writes,
-                writes_slower_than_pct: s.writes_over.map(|n| pct(n, s.writes)),
-                requests: s.requests,
-                error_rate_pct: pct(s.errors, s.requests),
-                p50_ms: percentile(&sorted, 0.50),
-                p95_ms: percentile(&sorted, 0.95),
-                last_errors: s.error_traces.iter().rev().cloned().collect(),
+impl Insights {
+    fn with_user<R>(&self, user: &str, f: impl FnOnce(&mut UserStats) -> R) -> R {
+        let mut stats = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = if stats.contains_key(user) || stats.len() < MAX_USERS {
+            user.to_owned()
+        } else {
+            "other".to_owned()
+        };
+        f(stats.entry(key).or_default())
+    }
+
+    /// One finished request of `user`.
+    pub fn record_request(
+        &self,
+        user: &str,
+        elapsed: Duration,
+        status: u16,
+        route: &str,
+        trace_id: String,
+    ) {
+        self.with_user(user, |s| {
+            s.requests += 1;
+            if s.latencies_ms.len() == LATENCY_SAMPLES {
+                s.latencies_ms.pop_front();
             }
-        })
-        .collect();
-    out.sort_by(|a, b| a.user.cmp(&b.user));
-    out
+            s.latencies_ms.push_back(elapsed.as_secs_f64() * 1000.0);
+            if status >= 500 {
+                s.errors += 1;
+                if s.error_traces.len() == ERROR_TRACES {
+                    s.error_traces.pop_front();
+                }
+                s.error_traces.push_back(ErrorTrace {
+                    trace_id,
+                    status,
+                    route: route.to_owned(),
+                });
+            }
+        });
+    }
+
+    pub fn snapshot(&self) -> Vec<UserInsights> {
+        let stats = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = stats
+            .iter()
+            .map(|(user, s)| {
+                let pct = |n: u64, of: u64| {
+                    if of == 0 {
+                        0.0
+                    } else {
+                        100.0 * n as f64 / of as f64
+                    }
+                };
+                let mut sorted: Vec<f64> = s.latencies_ms.iter().copied().collect();
+                sorted.sort_by(f64::total_cmp);
+                UserInsights {
+                    user: user.clone(),
+                    writes: s.writes,
+                    writes_slower_than_pct: s.writes_over.map(|n| pct(n, s.writes)),
+                    requests: s.requests,
+                    error_rate_pct: pct(s.errors, s.requests),
+                    p50_ms: percentile(&sorted, 0.50),
+                    p95_ms: percentile(&sorted, 0.95),
+                    last_errors: s.error_traces.iter().rev().cloned().collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.user.cmp(&b.user));
+        out
+    }
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {

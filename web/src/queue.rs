@@ -1,20 +1,22 @@
 //! The jobs queue: SendMessage in a PRODUCER span with the trace context (and the
-//! session's fault scope, as baggage) injected into message attributes.
+//! work's user and fault scope, as baggage) injected into message attributes; the
+//! dead-letter queue's depth and messages. Applies the queue faults (`queue_unavailable`,
+//! `broken_propagation`, `poison_message`) through the [`Faults`] handle it holds.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
-use aws_config::{BehaviorVersion, meta::region::RegionProviderChain, timeout::TimeoutConfig};
 use aws_sdk_sqs::{
     Client,
     types::{MessageAttributeValue, QueueAttributeName},
 };
 use common::{
-    db::record_error,
-    faults::{self, Fault},
+    context::RequestContext,
+    faults::{Fault, Faults},
     job::JobMessage,
     messaging, propagation,
+    spans::record_error,
 };
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,34 +46,19 @@ pub struct JobQueue {
     url: String,
     name: String,
     dlq_url: String,
-}
-
-/// The AWS SDK client from its own environment variables (`AWS_REGION`,
-/// `AWS_ENDPOINT_URL_SQS`, credentials…), with short timeouts so that an SQS outage
-/// costs a request a few seconds, not the SDK's defaults.
-pub async fn sqs_client() -> Client {
-    let region = RegionProviderChain::default_provider().or_else("us-east-1");
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(3))
-        .operation_timeout(Duration::from_secs(8))
-        .build();
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(region)
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    Client::new(&config)
+    faults: Faults,
 }
 
 impl JobQueue {
-    pub fn new(client: Client, url: String, dlq_url: String) -> Self {
+    /// `client` from `common::sqs::client(Calls::Quick)`: a request waits on its sends.
+    pub fn new(client: Client, url: String, dlq_url: String, faults: Faults) -> Self {
         let name = messaging::queue_name(&url).to_owned();
         Self {
             client,
             url,
             name,
             dlq_url,
+            faults,
         }
     }
 
@@ -159,17 +146,17 @@ impl JobQueue {
         }
     }
 
-    /// Sends one job in a PRODUCER span under the current span; returns the SQS
-    /// message id.
-    pub async fn send(&self, message: &JobMessage) -> Result<String, QueueError> {
+    /// Sends one job for the work of `ctx` in a PRODUCER span under the current span;
+    /// returns the SQS message id.
+    pub async fn send(
+        &self,
+        ctx: &RequestContext,
+        message: &JobMessage,
+    ) -> Result<String, QueueError> {
         let span = messaging::send_span(&self.name);
-        self.deliver(span, message).await
-    }
-
-    async fn deliver(&self, span: Span, message: &JobMessage) -> Result<String, QueueError> {
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
-        if let Some(fault) = faults::active(Fault::QueueUnavailable) {
+        if let Some(fault) = self.faults.active(Fault::QueueUnavailable, ctx) {
             fault.mark(&span);
             let e = QueueError {
                 operation: "SendMessage",
@@ -178,15 +165,12 @@ impl JobQueue {
             record_error(&span, "queue_unavailable", &e);
             return Err(e);
         }
-        let mut attributes = match faults::active(Fault::BrokenPropagation) {
+        let mut attributes = match self.faults.active(Fault::BrokenPropagation, ctx) {
             Some(fault) => {
                 fault.mark(&span);
                 HashMap::new()
             }
-            None => propagation::inject_sqs_attributes(
-                &common::context::with_baggage(span.context()),
-                1,
-            ),
+            None => propagation::inject_sqs_attributes(&ctx.into_baggage(span.context()), 1),
         };
         if let Ok(id) = MessageAttributeValue::builder()
             .data_type("String")
@@ -195,7 +179,7 @@ impl JobQueue {
         {
             attributes.insert(messaging::JOB_ID_ATTRIBUTE.to_owned(), id);
         }
-        let body = match faults::active(Fault::PoisonMessage) {
+        let body = match self.faults.active(Fault::PoisonMessage, ctx) {
             Some(fault) => {
                 fault.mark(&span);
                 poison(message)
@@ -226,8 +210,8 @@ impl JobQueue {
     }
 
     /// Readiness: can we reach the queue?
-    pub async fn ping(&self) -> Result<(), QueueError> {
-        if faults::active(Fault::QueueUnavailable).is_some() {
+    pub async fn ping(&self, ctx: &RequestContext) -> Result<(), QueueError> {
+        if self.faults.active(Fault::QueueUnavailable, ctx).is_some() {
             return Err(QueueError {
                 operation: "GetQueueAttributes",
                 message: "queue unavailable (fault injected)".into(),

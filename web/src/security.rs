@@ -8,14 +8,18 @@
 //! `http.CrossOriginProtection`; no token to thread through every form.
 
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::error::error_page;
+use crate::error::AppError;
 
 pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     if !matches!(
@@ -24,11 +28,12 @@ pub async fn refuse_cross_site(request: Request, next: Next) -> Response {
     ) && is_cross_site(request.headers())
     {
         tracing::warn!("cross-site request refused");
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "This request came from another site and was refused (cross-site request protection)."
+        return AppError::Status {
+            status: StatusCode::FORBIDDEN,
+            message: "This request came from another site and was refused (cross-site request protection)."
                 .into(),
-        );
+        }
+        .into_response();
     }
     next.run(request).await
 }
@@ -60,16 +65,17 @@ pub const ADMIN_COOKIE: &str = "admin_token";
 /// a bearer header, a `token` query parameter (sets a cookie, then redirects), or
 /// that cookie. Anything else is a 404, as if the panel did not exist.
 pub async fn require_admin(
-    axum::extract::State(token): axum::extract::State<String>,
+    State(token): State<String>,
+    jar: CookieJar,
     request: Request,
     next: Next,
 ) -> Response {
-    let headers = request.headers();
-    let bearer = headers
+    let bearer = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let cookie = crate::inject::cookie(headers, ADMIN_COOKIE);
+    let cookie = jar.get(ADMIN_COOKIE).map(|c| c.value().to_owned());
     if bearer.is_some_and(|b| constant_time_eq(b, &token))
         || cookie.is_some_and(|c| constant_time_eq(&c, &token))
     {
@@ -80,18 +86,22 @@ pub async fn require_admin(
         .query()
         .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
     if query_token.is_some_and(|t| constant_time_eq(t, &token)) {
-        let mut response = axum::response::Redirect::to(request.uri().path()).into_response();
-        if let Ok(value) =
-            format!("{ADMIN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict").parse()
-        {
-            response.headers_mut().insert(header::SET_COOKIE, value);
-        }
-        return response;
+        let cookie = Cookie::build((ADMIN_COOKIE, token))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Strict);
+        return (jar.add(cookie), Redirect::to(request.uri().path())).into_response();
     }
-    error_page(
-        StatusCode::NOT_FOUND,
-        "There is no page at this address.".into(),
-    )
+    not_found()
+}
+
+/// The 404 of an address that serves nothing (the router's fallback too).
+pub fn not_found() -> Response {
+    AppError::Status {
+        status: StatusCode::NOT_FOUND,
+        message: "There is no page at this address.".into(),
+    }
+    .into_response()
 }
 
 /// Compares secrets without an early exit that would leak their prefix by timing.

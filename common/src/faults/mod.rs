@@ -1,33 +1,26 @@
-//! The fault catalogue and the registry that web and worker read it from.
+//! The fault catalogue: each deliberate fault, its description, its parameters, and how
+//! its switch is written (panel, API, `FAULTS`).
 //!
-//! Settings live in PostgreSQL (`faults` table), so the panel, the JSON API and the
-//! `FAULTS` variable (read by web at start-up) reach the worker too, which is another
-//! process (a Lambda). Each process keeps a snapshot no older than `FAULTS_TTL_MS`
-//! (1000), refreshed at the start of a request, invocation or relay round.
+//! Settings live in PostgreSQL ([`store`]), so the panel, the JSON API and `FAULTS` (read
+//! by web at start-up) reach the worker too, which is another process (a Lambda). Each
+//! process reads them through a [`Faults`] handle ([`registry`]) that keeps a snapshot no
+//! older than `FAULTS_TTL_MS`.
 //!
-//! A fault may be scoped: it then fires only for requests whose `fault_scope` cookie or
-//! W3C baggage entry `fault.scope` matches, and web forwards that baggage with the job,
-//! so a presenter can break their own session and nobody else's. The scope of the work
-//! in progress comes from [`crate::context`].
+//! A fault may be scoped: it then fires only for work whose
+//! [`RequestContext`](crate::context::RequestContext) carries that fault scope (the
+//! `fault_scope` cookie, or the W3C baggage entry `fault.scope`), and web forwards that
+//! baggage with the job, so a presenter can break their own session and nobody else's.
 
+pub mod registry;
 pub mod store;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, OnceLock, RwLock},
-    time::{Duration, Instant},
-};
+pub use registry::{Faults, Loader};
 
 use opentelemetry::KeyValue;
-use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-/// Baggage key and cookie name that carry a session's scope.
-pub const SCOPE_BAGGAGE_KEY: &str = "fault.scope";
-pub const SCOPE_COOKIE: &str = "fault_scope";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -263,134 +256,6 @@ impl Active {
             ],
         );
     }
-}
-
-struct Snapshot {
-    loaded: Instant,
-    settings: HashMap<Fault, Setting>,
-}
-
-/// Where settings come from (the web's and worker's database).
-pub type Loader = Arc<
-    dyn Fn() -> futures_util::future::BoxFuture<'static, Result<Vec<Setting>, String>>
-        + Send
-        + Sync,
->;
-
-pub struct Registry {
-    snapshot: RwLock<Arc<Snapshot>>,
-    ttl: Duration,
-    loader: Loader,
-    refreshing: tokio::sync::Mutex<()>,
-    rng: Mutex<StdRng>,
-}
-
-static REGISTRY: OnceLock<Registry> = OnceLock::new();
-
-/// Installs the process-wide registry. `seed` makes probabilistic faults repeatable.
-pub fn install(loader: Loader, ttl: Duration, seed: Option<u64>) {
-    let rng = seed.map_or_else(StdRng::from_os_rng, StdRng::seed_from_u64);
-    let _ = REGISTRY.set(Registry {
-        snapshot: RwLock::new(Arc::new(Snapshot {
-            loaded: Instant::now() - ttl - Duration::from_secs(1),
-            settings: HashMap::new(),
-        })),
-        ttl,
-        loader,
-        refreshing: tokio::sync::Mutex::new(()),
-        rng: Mutex::new(rng),
-    });
-}
-
-/// Reloads the settings if the snapshot is older than the TTL. A failed load keeps the
-/// old snapshot (a database outage must not switch faults off or on).
-pub async fn refresh_if_stale() {
-    let Some(registry) = REGISTRY.get() else {
-        return;
-    };
-    if registry.current().loaded.elapsed() < registry.ttl {
-        return;
-    }
-    let _guard = registry.refreshing.lock().await;
-    if registry.current().loaded.elapsed() < registry.ttl {
-        return;
-    }
-    match (registry.loader)().await {
-        Ok(list) => {
-            let settings = list
-                .into_iter()
-                .filter_map(|s| Fault::from_name(&s.name).map(|f| (f, s)))
-                .collect();
-            *registry.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot {
-                loaded: Instant::now(),
-                settings,
-            });
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not load fault settings; keeping the last ones")
-        }
-    }
-}
-
-/// Forces the next [`refresh_if_stale`] to reload (after this process changed a setting).
-pub fn invalidate() {
-    if let Some(registry) = REGISTRY.get() {
-        let mut snapshot = registry.snapshot.write().unwrap_or_else(|e| e.into_inner());
-        let settings = snapshot.settings.clone();
-        *snapshot = Arc::new(Snapshot {
-            loaded: Instant::now() - registry.ttl - Duration::from_secs(1),
-            settings,
-        });
-    }
-}
-
-impl Registry {
-    fn current(&self) -> Arc<Snapshot> {
-        self.snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-/// Names of the faults switched on (whatever their scope), for a banner.
-pub fn enabled_names() -> Vec<String> {
-    let Some(registry) = REGISTRY.get() else {
-        return Vec::new();
-    };
-    let snapshot = registry.current();
-    Fault::ALL
-        .into_iter()
-        .filter(|f| snapshot.settings.get(f).is_some_and(|s| s.enabled))
-        .map(|f| f.name().to_owned())
-        .collect()
-}
-
-/// Whether `fault` fires now: enabled, in scope, and the dice say so.
-pub fn active(fault: Fault) -> Option<Active> {
-    let registry = REGISTRY.get()?;
-    let snapshot = registry.current();
-    let setting = snapshot.settings.get(&fault)?;
-    if !setting.enabled {
-        return None;
-    }
-    if let Some(scope) = &setting.scope
-        && crate::context::fault_scope().as_deref() != Some(scope.as_str())
-    {
-        return None;
-    }
-    let fires = setting.probability >= 1.0
-        || (setting.probability > 0.0
-            && registry
-                .rng
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .random::<f64>()
-                < setting.probability);
-    fires.then(|| Active {
-        fault,
-        setting: setting.clone(),
-    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! The fault settings table. These queries skip fault injection (`traced_raw`), or
-//! `db_unavailable` could never be switched off again.
+//! The fault settings table. These queries skip fault injection (plain sqlx in a query
+//! span), or `db_unavailable` could never be switched off again.
+
+use sqlx::{FromRow, PgPool};
+use tracing::Instrument;
 
 use crate::{
-    db::{query_span, traced_raw},
     faults::{Fault, Loader, Setting},
+    spans,
 };
-use sqlx::{FromRow, PgPool};
 
 const SELECT: &str = "SELECT name, enabled, probability, params, scope FROM faults";
 
@@ -37,9 +39,21 @@ async fn stored(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
     Ok(rows.into_iter().map(Setting::from).collect())
 }
 
+/// Runs `fut` in `span`, marking the span failed on error (no fault injection).
+async fn traced<T>(
+    span: spans::QuerySpan,
+    fut: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    let result = fut.instrument(span.span.clone()).await;
+    if let Err(e) = &result {
+        spans::record_error(&span.span, "db_error", e);
+    }
+    result
+}
+
 /// Every fault of the catalogue, with its stored setting or "off".
 pub async fn list(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
-    let mut stored = traced_raw(query_span("SELECT", "faults", SELECT), stored(pool)).await?;
+    let mut stored = traced(spans::query("SELECT", "faults", SELECT, None), stored(pool)).await?;
     Ok(Fault::ALL
         .into_iter()
         .map(|f| match stored.iter().position(|s| s.name == f.name()) {
@@ -53,8 +67,8 @@ pub async fn upsert(pool: &PgPool, s: &Setting) -> Result<(), sqlx::Error> {
     const SQL: &str = "INSERT INTO faults (name, enabled, probability, params, scope) \
         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET enabled = $2, \
         probability = $3, params = $4, scope = $5, updated_at = now()";
-    traced_raw(
-        query_span("INSERT", "faults", SQL),
+    traced(
+        spans::query("INSERT", "faults", SQL, None),
         sqlx::query(SQL)
             .bind(&s.name)
             .bind(s.enabled)

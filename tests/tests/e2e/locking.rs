@@ -37,11 +37,16 @@ async fn deleting_a_todo_while_its_job_runs_waits_for_the_job() {
         .unwrap();
 
     // Meanwhile the user deletes the to-do.
-    let pool = app.db.clone();
+    let db = common::db::Database::new(
+        app.db.clone(),
+        common::faults::Faults::off(),
+        common::metrics::Metrics::disabled(),
+    )
+    .for_work(common::context::RequestContext::default());
     let delete = tokio::spawn(async move {
-        let mut tx = pool.begin().await?;
-        let deleted = web::db::todos::delete(&mut tx, "guest", todo).await?;
-        tx.commit().await?;
+        let mut tx = db.begin().await?;
+        let deleted = web::todos::delete(&db, &mut tx, todo).await?;
+        db.commit(tx).await?;
         Ok::<_, sqlx::Error>(deleted)
     });
     eventually("the delete to wait for a lock", DEADLINE, || async {

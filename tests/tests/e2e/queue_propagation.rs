@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use esm::event::EventSource;
 use opentelemetry::{
     Context,
     trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
 };
 use tests::{TestApp, binaries};
-use worker::esm::EventSource;
 
 #[tokio::test]
 async fn trace_context_survives_a_round_trip_through_sqs() {

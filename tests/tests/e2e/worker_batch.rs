@@ -61,7 +61,7 @@ async fn a_batch_reports_only_its_failed_records() {
         record("future-version", r#"{"v":9,"kind":"enrich_todo"}"#, 1),
         record("unknown-job", &unknown.encode(), 2),
     ]);
-    let response = Worker::new(app.db.clone())
+    let response = Worker::on_pool(app.db.clone())
         .handle_batch(batch)
         .await
         .unwrap();
@@ -108,7 +108,7 @@ async fn a_redelivered_message_changes_nothing_the_second_time() {
     .execute(&app.db)
     .await
     .unwrap();
-    let worker = Worker::new(app.db.clone());
+    let worker = Worker::on_pool(app.db.clone());
     for receive_count in [1, 2] {
         let response = worker
             .handle_batch(event(vec![record("m", &job.encode(), receive_count)]))
@@ -131,7 +131,7 @@ async fn a_record_without_a_message_id_fails_the_whole_invocation() {
     let mut r = record("x", "{}", 1);
     r.message_id = None;
     assert!(
-        Worker::new(app.db.clone())
+        Worker::on_pool(app.db.clone())
             .handle_batch(event(vec![r]))
             .await
             .is_err()
@@ -146,7 +146,7 @@ async fn a_job_for_a_deleted_todo_completes_without_effect() {
         .execute(&app.db)
         .await
         .unwrap();
-    let response = Worker::new(app.db.clone())
+    let response = Worker::on_pool(app.db.clone())
         .handle_batch(event(vec![record("m", &job.encode(), 1)]))
         .await
         .unwrap();

@@ -1,6 +1,5 @@
 //! Dead-lettered jobs: the ones whose last attempt failed and that SQS moved to the
-//! DLQ. Each can be redriven: sent again, rebuilt from its row, in the trace of the
-//! redrive request, linked to the trace of the click that caused it.
+//! DLQ. Each can be redriven (see `Outbox::redrive`).
 
 use axum::{
     Router,
@@ -8,12 +7,14 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use common::telemetry::current_trace_id;
-use opentelemetry::trace::TraceContextExt;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
-use crate::{db, error::AppError, state::AppState, views::DeadLettersPage};
+use crate::{
+    error::AppError,
+    pages::DeadLettersPage,
+    request::{Db, Page},
+    state::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -21,44 +22,22 @@ pub fn router() -> Router<AppState> {
         .route("/dead-letters/{id}/redrive", post(redrive))
 }
 
-async fn page(State(state): State<AppState>) -> Result<Response, AppError> {
-    let jobs = db::jobs::dead(&state.db).await?;
-    let dlq_depth = state.queue.dlq_depth().await.ok();
+async fn page(State(app): State<AppState>, Db(db): Db, page: Page) -> Result<Response, AppError> {
+    let (jobs, dlq_depth) = app.outbox.dead_letters(&db).await?;
     Ok(DeadLettersPage {
+        page,
         jobs,
         dlq_depth,
-        jaeger_ui_url: state.config.jaeger_ui_url.clone(),
     }
     .into_response())
 }
 
 async fn redrive(
-    State(state): State<AppState>,
+    State(app): State<AppState>,
+    Db(db): Db,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound("dead-lettered job"))?;
-    let job = db::jobs::dead(&state.db)
-        .await?
-        .into_iter()
-        .find(|j| j.id == id)
-        .ok_or(AppError::NotFound("dead-lettered job"))?;
-    let message = job
-        .pending
-        .message()
-        .ok_or(AppError::NotFound("dead-lettered job"))?;
-    // The redrive is a new trace (this request's); the send links to the original.
-    let origin = job.pending.origin().span().span_context().clone();
-    let span = tracing::Span::current();
-    if origin.is_valid() {
-        span.add_link(origin);
-    }
-    span.set_attribute("job.id", id.to_string());
-    state.queue.remove_from_dlq(id).await;
-    let message_id = state
-        .queue
-        .send(&message)
-        .await
-        .map_err(|e| AppError::Unavailable(e.to_string()))?;
-    db::jobs::redriven(&state.db, id, &message_id, &current_trace_id()).await?;
+    app.outbox.redrive(&db, id).await?;
     Ok(Redirect::to("/dead-letters").into_response())
 }

@@ -7,15 +7,26 @@ use std::collections::HashMap;
 use axum::{
     Form, Json, Router,
     extract::{Path, State, rejection::JsonRejection},
-    http::{HeaderMap, header},
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
-use common::faults::{self, Fault, SCOPE_COOKIE, Setting};
-use serde::{Deserialize, Serialize};
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
+use common::{
+    context::SCOPE_COOKIE,
+    faults::{Fault, Setting, store},
+};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::{error::AppError, inject::cookie, state::AppState, views::FaultsPage};
+use crate::{
+    error::AppError,
+    pages::{FaultView, FaultsPage},
+    request::Page,
+    state::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,15 +36,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/faults/{name}", get(api_get).put(api_put))
 }
 
-#[derive(Serialize)]
-pub struct FaultView {
-    #[serde(flatten)]
-    pub setting: Setting,
-    pub description: &'static str,
-}
-
-async fn views(state: &AppState) -> Result<Vec<FaultView>, AppError> {
-    Ok(common::faults::store::list(&state.db)
+/// The switches are read without fault injection (`db_unavailable` must not lock the
+/// panel that switches it off), straight from the pool.
+async fn views(app: &AppState) -> Result<Vec<FaultView>, AppError> {
+    Ok(store::list(app.db.pool())
         .await?
         .into_iter()
         .filter_map(|setting| {
@@ -46,15 +52,15 @@ async fn views(state: &AppState) -> Result<Vec<FaultView>, AppError> {
         .collect())
 }
 
-async fn api_list(State(state): State<AppState>) -> Result<Json<Vec<FaultView>>, AppError> {
-    Ok(Json(views(&state).await?))
+async fn api_list(State(app): State<AppState>) -> Result<Json<Vec<FaultView>>, AppError> {
+    Ok(Json(views(&app).await?))
 }
 
 async fn api_get(
-    State(state): State<AppState>,
+    State(app): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<FaultView>, AppError> {
-    views(&state)
+    views(&app)
         .await?
         .into_iter()
         .find(|v| v.setting.name == name)
@@ -85,19 +91,19 @@ mod serde_with_option {
 }
 
 async fn api_put(
-    State(state): State<AppState>,
+    State(app): State<AppState>,
     Path(name): Path<String>,
     body: Result<Json<FaultUpdate>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let Json(update) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let current = current(&state, &name).await?;
+    let current = current(&app, &name).await?;
     let setting = apply(current, update);
-    save(&state, &setting).await?;
+    save(&app, &setting).await?;
     Ok(Json(setting).into_response())
 }
 
-async fn current(state: &AppState, name: &str) -> Result<Setting, AppError> {
-    common::faults::store::list(&state.db)
+async fn current(app: &AppState, name: &str) -> Result<Setting, AppError> {
+    store::list(app.db.pool())
         .await?
         .into_iter()
         .find(|s| s.name == name)
@@ -122,10 +128,10 @@ fn apply(mut setting: Setting, update: FaultUpdate) -> Setting {
     setting
 }
 
-async fn save(state: &AppState, setting: &Setting) -> Result<(), AppError> {
+async fn save(app: &AppState, setting: &Setting) -> Result<(), AppError> {
     setting.validate().map_err(AppError::Invalid)?;
-    common::faults::store::upsert(&state.db, setting).await?;
-    faults::invalidate();
+    store::upsert(app.db.pool(), setting).await?;
+    app.faults.invalidate();
     tracing::info!(
         fault.name = setting.name,
         enabled = setting.enabled,
@@ -136,11 +142,15 @@ async fn save(state: &AppState, setting: &Setting) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn panel(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+async fn panel(
+    State(app): State<AppState>,
+    page: Page,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
     let page = FaultsPage {
-        faults: views(&state).await?,
-        my_scope: cookie(&headers, SCOPE_COOKIE),
-        jaeger_ui_url: state.config.jaeger_ui_url.clone(),
+        page,
+        faults: views(&app).await?,
+        my_scope: jar.get(SCOPE_COOKIE).map(|c| c.value().to_owned()),
     };
     Ok(page.into_response())
 }
@@ -148,12 +158,12 @@ async fn panel(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
 /// The panel's form: `enabled` (checkbox), `probability`, `scope` (`everyone` | `me`),
 /// and one `param.<key>` field per parameter.
 async fn panel_update(
-    State(state): State<AppState>,
+    State(app): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    jar: CookieJar,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let current = current(&state, &name).await?;
+    let current = current(&app, &name).await?;
     let mut params = Map::new();
     for (key, value) in form
         .iter()
@@ -174,11 +184,15 @@ async fn panel_update(
         };
     let mut set_cookie = None;
     let scope = match form.get("scope").map(String::as_str) {
-        Some("me") => Some(Some(cookie(&headers, SCOPE_COOKIE).unwrap_or_else(|| {
-            let id = format!("s-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-            set_cookie = Some(id.clone());
-            id
-        }))),
+        Some("me") => Some(Some(
+            jar.get(SCOPE_COOKIE)
+                .map(|c| c.value().to_owned())
+                .unwrap_or_else(|| {
+                    let id = format!("s-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+                    set_cookie = Some(id.clone());
+                    id
+                }),
+        )),
         _ => Some(None),
     };
     let update = FaultUpdate {
@@ -187,12 +201,15 @@ async fn panel_update(
         params: Some(params),
         scope,
     };
-    save(&state, &apply(current, update)).await?;
-    let mut response = Redirect::to("/faults").into_response();
-    if let Some(id) = set_cookie
-        && let Ok(value) = format!("{SCOPE_COOKIE}={id}; Path=/; SameSite=Lax; HttpOnly").parse()
-    {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    Ok(response)
+    save(&app, &apply(current, update)).await?;
+    let jar = match set_cookie {
+        Some(id) => jar.add(
+            Cookie::build((SCOPE_COOKIE, id))
+                .path("/")
+                .same_site(SameSite::Lax)
+                .http_only(true),
+        ),
+        None => jar,
+    };
+    Ok((jar, Redirect::to("/faults")).into_response())
 }

@@ -4,7 +4,7 @@
 use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use serde_json::{Value, json};
 
-use crate::{db, state::AppState};
+use crate::{request::Db, state::AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -12,8 +12,8 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (database, queue) = tokio::join!(db::ping(&state.db), state.queue.ping());
+async fn readyz(State(app): State<AppState>, Db(db): Db) -> (StatusCode, Json<Value>) {
+    let (database, queue) = tokio::join!(db.ping(), app.outbox.queue().ping(db.ctx()));
     let status = if database.is_ok() && queue.is_ok() {
         StatusCode::OK
     } else {

@@ -7,19 +7,22 @@ use axum::{
     routing::get,
 };
 
-use crate::{insights, state::AppState, views::InsightsPage};
+use crate::{insights::UserInsights, pages::InsightsPage, request::Page, state::AppState};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/insights", get(page)).route(
-        "/api/insights",
-        get(|| async { Json(insights::snapshot()) }),
-    )
+    Router::new()
+        .route("/insights", get(page))
+        .route("/api/insights", get(api))
 }
 
-async fn page(State(state): State<AppState>) -> Response {
+async fn page(State(app): State<AppState>, page: Page) -> Response {
     InsightsPage {
-        users: insights::snapshot(),
-        jaeger_ui_url: state.config.jaeger_ui_url.clone(),
+        page,
+        users: app.insights.snapshot(),
     }
     .into_response()
+}
+
+async fn api(State(app): State<AppState>) -> Json<Vec<UserInsights>> {
+    Json(app.insights.snapshot())
 }

@@ -1,4 +1,6 @@
-//! Each module has its own `router()`; this joins them.
+//! Each module has its own `router()`; this joins them. Handlers take what they use as
+//! extractors: `State<AppState>`, `request::Db` (the database for this request),
+//! `request::Ctx` (who it is for), `request::Page` (the header's facts).
 
 pub mod assets;
 pub mod dead_letters;
@@ -8,9 +10,9 @@ pub mod insights;
 pub mod todos;
 pub mod users;
 
-use axum::{Router, http::StatusCode, response::Response};
+use axum::Router;
 
-use crate::{error::error_page, state::AppState};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -20,12 +22,5 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(dead_letters::router())
         .merge(assets::router())
-        .fallback(not_found)
-}
-
-async fn not_found() -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "There is no page at this address.".into(),
-    )
+        .fallback(|| async { crate::security::not_found() })
 }

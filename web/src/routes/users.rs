@@ -3,13 +3,23 @@
 
 use axum::{
     Form, Router,
-    http::header,
+    extract::rejection::FormRejection,
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
+use axum_extra::extract::{
+    CookieJar,
+    cookie::{Cookie, SameSite},
+};
 use serde::Deserialize;
 
-use crate::{error::AppError, inject::USER_COOKIE, state::AppState, views::SignInPage};
+use crate::{
+    error::AppError,
+    pages::SignInPage,
+    request::{Page, USER_COOKIE},
+    state::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -17,12 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/signout", post(sign_out))
 }
 
-async fn page() -> Response {
-    SignInPage {
-        error: None,
-        jaeger_ui_url: crate::jaeger_ui_url(),
-    }
-    .into_response()
+async fn page(page: Page) -> Response {
+    SignInPage { page, error: None }.into_response()
 }
 
 #[derive(Deserialize)]
@@ -31,30 +37,35 @@ struct SignIn {
 }
 
 async fn sign_in(
-    form: Result<Form<SignIn>, axum::extract::rejection::FormRejection>,
+    page: Page,
+    jar: CookieJar,
+    form: Result<Form<SignIn>, FormRejection>,
 ) -> Result<Response, AppError> {
     let Form(form) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let name = form.name.trim();
     if !common::context::valid_user(name) {
         let page = SignInPage {
+            page,
             error: Some("A name is 1–32 letters, digits, '.', '_' or '-'.".into()),
-            jaeger_ui_url: crate::jaeger_ui_url(),
         };
-        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
     tracing::info!(enduser.id = name, "signed in");
-    let mut response = Redirect::to("/").into_response();
-    if let Ok(value) = format!("{USER_COOKIE}={name}; Path=/; HttpOnly; SameSite=Lax").parse() {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    Ok(response)
+    Ok((jar.add(user_cookie(name.to_owned())), Redirect::to("/")).into_response())
 }
 
-async fn sign_out() -> Response {
-    let mut response = Redirect::to("/").into_response();
-    if let Ok(value) = format!("{USER_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0").parse()
-    {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
+/// Always answers with the expired cookie (`Max-Age=0`), signed in or not: the jar's
+/// `remove` would only expire a cookie this request carried.
+async fn sign_out(jar: CookieJar) -> Response {
+    let mut expired = user_cookie(String::new());
+    expired.make_removal();
+    (jar.add(expired), Redirect::to("/")).into_response()
+}
+
+fn user_cookie(name: String) -> Cookie<'static> {
+    Cookie::build((USER_COOKIE, name))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .build()
 }

@@ -1,33 +1,31 @@
 //! `enrich_todo`: derive tags and a priority from the title, as a user sees them appear
 //! on the row a moment after adding it.
 
-use common::db::{query_span, traced};
-use sqlx::{Postgres, Transaction};
+use common::db::Db;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Returns false when the to-do no longer exists.
-pub async fn run(
-    tx: &mut Transaction<'static, Postgres>,
-    todo_id: Uuid,
-) -> Result<bool, sqlx::Error> {
+pub async fn run(db: &Db, conn: &mut PgConnection, todo_id: Uuid) -> Result<bool, sqlx::Error> {
     const SELECT: &str = "SELECT title FROM todos WHERE id = $1";
-    let title: Option<String> = traced(
-        query_span("SELECT", "todos", SELECT),
-        sqlx::query_scalar(SELECT)
-            .bind(todo_id)
-            .fetch_optional(&mut **tx),
-    )
-    .await?;
+    let title: Option<String> = db
+        .run(
+            db.span("SELECT", "todos", SELECT),
+            sqlx::query_scalar(SELECT)
+                .bind(todo_id)
+                .fetch_optional(&mut *conn),
+        )
+        .await?;
     let Some(title) = title else { return Ok(false) };
     let (tags, priority) = derive(&title);
     const UPDATE: &str = "UPDATE todos SET tags = $2, priority = $3 WHERE id = $1";
-    traced(
-        query_span("UPDATE", "todos", UPDATE),
+    db.run(
+        db.span("UPDATE", "todos", UPDATE),
         sqlx::query(UPDATE)
             .bind(todo_id)
             .bind(&tags)
             .bind(priority)
-            .execute(&mut **tx),
+            .execute(conn),
     )
     .await?;
     Ok(true)

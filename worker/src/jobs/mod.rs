@@ -5,8 +5,10 @@ pub mod completed;
 pub mod enrich;
 pub mod store;
 
-use common::job::{Job, JobMessage};
-use sqlx::PgPool;
+use common::{
+    db::Db,
+    job::{Job, JobMessage},
+};
 
 use crate::error::RecordError;
 
@@ -34,30 +36,30 @@ impl Outcome {
 /// that check, inside the transaction: a failure it reports (an injected fault) rolls
 /// everything back, and a duplicate never reaches it.
 pub async fn run(
-    db: &PgPool,
+    db: &Db,
     message: &JobMessage,
     attempt: i32,
     before_effect: impl AsyncFnOnce() -> Result<(), RecordError>,
 ) -> Result<Outcome, RecordError> {
-    let mut tx = store::begin(db).await?;
-    let state = store::lock_job(&mut *tx, message.job_id)
+    let mut tx = db.begin().await?;
+    let state = store::lock_job(db, &mut tx, message.job_id)
         .await?
         .ok_or(RecordError::UnknownJob(message.job_id))?;
     if state == "done" {
-        store::commit(tx).await?;
+        db.commit(tx).await?;
         return Ok(Outcome::Duplicate);
     }
     before_effect().await?;
     let found = match message.job {
-        Job::EnrichTodo { todo_id } => enrich::run(&mut tx, todo_id).await?,
-        Job::TodoCompleted { todo_id } => completed::run(&mut tx, todo_id).await?,
+        Job::EnrichTodo { todo_id } => enrich::run(db, &mut tx, todo_id).await?,
+        Job::TodoCompleted { todo_id } => completed::run(db, &mut tx, todo_id).await?,
         Job::Meow => {
             tracing::info!("meow");
             true
         }
     };
-    store::mark_done(&mut *tx, message.job_id, attempt).await?;
-    store::commit(tx).await?;
+    store::mark_done(db, &mut tx, message.job_id, attempt).await?;
+    db.commit(tx).await?;
     Ok(if found {
         Outcome::Done
     } else {

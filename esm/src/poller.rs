@@ -4,8 +4,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use common::sqs::{self, Calls};
 
-use super::{EsmConfig, EventSource, invoke, shutdown_signal, sqs_client};
+use crate::{config::Config, event::EventSource, invoke::invoke};
 
 /// The binary's whole life: runs until SIGTERM / Ctrl-C.
 pub async fn main() -> anyhow::Result<()> {
@@ -17,17 +18,17 @@ pub async fn main() -> anyhow::Result<()> {
         .compact()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    let config = Config::from_env()?;
     tokio::select! {
-        r = run() => r,
-        () = shutdown_signal() => { tracing::info!("esm stopping"); Ok(()) }
+        r = run(config) => r,
+        () = common::shutdown::signal() => { tracing::info!("esm stopping"); Ok(()) }
     }
 }
 
-async fn run() -> anyhow::Result<()> {
-    let config = EsmConfig::from_env()?;
-    let sqs = sqs_client().await;
+async fn run(config: Config) -> anyhow::Result<()> {
+    let sqs = sqs::client(Calls::LongPoll).await;
     let http = reqwest::Client::builder()
-        .timeout(config.invoke_timeout)
+        .timeout(config.invoke_timeout())
         .build()
         .context("HTTP client")?;
     let source = EventSource::from_queue_url(&config.queue_url, &config.region);
@@ -36,7 +37,7 @@ async fn run() -> anyhow::Result<()> {
         config.queue_url,
         config.function_url,
         config.batch_size,
-        config.batch_window,
+        config.batch_window(),
         config.concurrency
     );
     // Like Lambda's mapping, several pollers: a slow invocation does not stop the
@@ -58,7 +59,7 @@ async fn poll(
     sqs: aws_sdk_sqs::Client,
     http: reqwest::Client,
     source: EventSource,
-    config: EsmConfig,
+    config: Config,
 ) {
     loop {
         let messages = match receive_batch(&sqs, &config).await {
@@ -97,13 +98,11 @@ async fn poll(
 
 /// Up to `batch_size` messages: the first receive long-polls; further receives fill
 /// the batch until the batching window closes.
-async fn receive_batch(
-    sqs: &aws_sdk_sqs::Client,
-    config: &EsmConfig,
-) -> anyhow::Result<Vec<Message>> {
+async fn receive_batch(sqs: &aws_sdk_sqs::Client, config: &Config) -> anyhow::Result<Vec<Message>> {
+    let batch_size = usize::from(config.batch_size);
     let mut batch = Vec::new();
     let mut window_end: Option<Instant> = None;
-    while batch.len() < config.batch_size {
+    while batch.len() < batch_size {
         let wait = match window_end {
             None => 20,
             Some(end) => {
@@ -114,7 +113,7 @@ async fn receive_batch(
                 left.as_secs().min(20) as i32
             }
         };
-        let want = (config.batch_size - batch.len()).min(10) as i32;
+        let want = (batch_size - batch.len()).min(10) as i32;
         let out = sqs
             .receive_message()
             .queue_url(&config.queue_url)
@@ -132,10 +131,10 @@ async fn receive_batch(
             // Nothing yet: keep long-polling (return so the caller's loop runs again).
             return Ok(batch);
         }
-        if config.batch_window.is_zero() || (empty && window_end.is_some()) {
+        if config.batch_window_ms == 0 || (empty && window_end.is_some()) {
             break;
         }
-        window_end.get_or_insert_with(|| Instant::now() + config.batch_window);
+        window_end.get_or_insert_with(|| Instant::now() + config.batch_window());
     }
     Ok(batch)
 }

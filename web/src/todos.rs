@@ -1,9 +1,10 @@
+//! The to-dos table: every query web makes on it, each in a DB client span (through
+//! [`Db`], so the request's user, faults and measurements apply). A to-do belongs to
+//! its owner, the work's user (`guest` when nobody signed in).
+
 use chrono::{DateTime, Utc};
-use common::{
-    db::{query_span, traced},
-    faults::{self, Fault},
-};
-use sqlx::{FromRow, PgExecutor, PgPool, Postgres, Transaction};
+use common::{db::Db, faults::Fault};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 /// A to-do with the state of its latest job, as the list shows it.
@@ -25,34 +26,52 @@ pub struct TodoRow {
     pub job_trace_id: Option<String>,
 }
 
-/// The list query with `$tail` appended (a macro, so each query stays one literal).
-macro_rules! list_sql {
-    ($tail:literal) => {
+/// The to-do columns of [`TodoRow`], then `$jobs` (its job's five columns) and `$tail`:
+/// one place for the columns, each query still one literal (a span's query text).
+macro_rules! todo_sql {
+    ($jobs:expr, $tail:expr) => {
         concat!(
             "SELECT t.id, t.title, t.completed, t.tags, t.priority, t.done_in_seconds, \
-    t.created_at, t.created_trace_id, t.updated_trace_id, j.kind AS job_kind, j.state AS job_state, \
-    j.attempts AS job_attempts, j.last_error AS job_error, j.trace_id AS job_trace_id \
-    FROM todos t LEFT JOIN LATERAL (SELECT kind, state, attempts, last_error, trace_id FROM jobs \
-    WHERE jobs.todo_id = t.id ORDER BY created_at DESC LIMIT 1) j ON true",
+             t.created_at, t.created_trace_id, t.updated_trace_id, ",
+            $jobs,
+            " FROM todos t",
             $tail
         )
     };
 }
 
-pub async fn list(pool: &PgPool, owner: &str) -> Result<Vec<TodoRow>, sqlx::Error> {
-    if let Some(fault) = faults::active(Fault::NPlusOne) {
+/// The latest job of each row, joined (the list as it should be queried).
+macro_rules! list_sql {
+    ($tail:literal) => {
+        todo_sql!(
+            "j.kind AS job_kind, j.state AS job_state, j.attempts AS job_attempts, \
+             j.last_error AS job_error, j.trace_id AS job_trace_id",
+            concat!(
+                " LEFT JOIN LATERAL (SELECT kind, state, attempts, last_error, trace_id \
+                 FROM jobs WHERE jobs.todo_id = t.id ORDER BY created_at DESC LIMIT 1) j ON true",
+                $tail
+            )
+        )
+    };
+}
+
+/// The owner's to-dos, oldest first. Under the `n_plus_one` fault: the classic ORM
+/// mistake instead, one query for the rows and one per row for its job.
+pub async fn list(db: &Db) -> Result<Vec<TodoRow>, sqlx::Error> {
+    if let Some(fault) = db.fault(Fault::NPlusOne) {
         fault.mark(&tracing::Span::current());
-        return list_one_by_one(pool, owner).await;
+        return list_one_by_one(db).await;
     }
     const SQL: &str = list_sql!(" WHERE t.owner = $1 ORDER BY t.created_at, t.id");
-    let span = query_span("SELECT", "todos", SQL);
-    let rows = traced(
-        span.clone(),
-        sqlx::query_as::<_, TodoRow>(SQL)
-            .bind(owner)
-            .fetch_all(pool),
-    )
-    .await?;
+    let span = db.span("SELECT", "todos", SQL);
+    let rows = db
+        .run(
+            span.clone(),
+            sqlx::query_as::<_, TodoRow>(SQL)
+                .bind(db.ctx().owner())
+                .fetch_all(db.pool()),
+        )
+        .await?;
     span.span
         .record("db.response.returned_rows", rows.len() as i64);
     Ok(rows)
@@ -61,26 +80,30 @@ pub async fn list(pool: &PgPool, owner: &str) -> Result<Vec<TodoRow>, sqlx::Erro
 /// kind, state, attempts, last error, trace id
 type LatestJob = (String, String, i32, Option<String>, Option<String>);
 
-/// The `n_plus_one` fault: the to-dos first, then one query per row for its job, the
-/// classic ORM mistake; in the trace, a ladder of `SELECT jobs` spans.
-async fn list_one_by_one(pool: &PgPool, owner: &str) -> Result<Vec<TodoRow>, sqlx::Error> {
-    const TODOS: &str = "SELECT t.id, t.title, t.completed, t.tags, t.priority, t.done_in_seconds, \
-        t.created_at, t.created_trace_id, t.updated_trace_id, NULL::text AS job_kind, \
-        NULL::text AS job_state, NULL::int AS job_attempts, NULL::text AS job_error, \
-        NULL::text AS job_trace_id FROM todos t WHERE t.owner = $1 ORDER BY t.created_at, t.id";
-    let mut rows: Vec<TodoRow> = traced(
-        query_span("SELECT", "todos", TODOS),
-        sqlx::query_as(TODOS).bind(owner).fetch_all(pool),
-    )
-    .await?;
+/// The `n_plus_one` fault's list: in the trace, a ladder of `SELECT jobs` spans.
+async fn list_one_by_one(db: &Db) -> Result<Vec<TodoRow>, sqlx::Error> {
+    const TODOS: &str = todo_sql!(
+        "NULL::text AS job_kind, NULL::text AS job_state, NULL::int AS job_attempts, \
+         NULL::text AS job_error, NULL::text AS job_trace_id",
+        " WHERE t.owner = $1 ORDER BY t.created_at, t.id"
+    );
+    let mut rows: Vec<TodoRow> = db
+        .run(
+            db.span("SELECT", "todos", TODOS),
+            sqlx::query_as(TODOS)
+                .bind(db.ctx().owner())
+                .fetch_all(db.pool()),
+        )
+        .await?;
     const JOB: &str = "SELECT kind, state, attempts, last_error, trace_id FROM jobs \
         WHERE todo_id = $1 ORDER BY created_at DESC LIMIT 1";
     for row in &mut rows {
-        let job: Option<LatestJob> = traced(
-            query_span("SELECT", "jobs", JOB),
-            sqlx::query_as(JOB).bind(row.id).fetch_optional(pool),
-        )
-        .await?;
+        let job: Option<LatestJob> = db
+            .run(
+                db.span("SELECT", "jobs", JOB),
+                sqlx::query_as(JOB).bind(row.id).fetch_optional(db.pool()),
+            )
+            .await?;
         if let Some((kind, state, attempts, error, trace_id)) = job {
             row.job_kind = Some(kind);
             row.job_state = Some(state);
@@ -92,35 +115,35 @@ async fn list_one_by_one(pool: &PgPool, owner: &str) -> Result<Vec<TodoRow>, sql
     Ok(rows)
 }
 
-pub async fn get(pool: &PgPool, owner: &str, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error> {
+pub async fn get(db: &Db, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error> {
     const SQL: &str = list_sql!(" WHERE t.id = $1 AND t.owner = $2");
-    traced(
-        query_span("SELECT", "todos", SQL),
+    db.run(
+        db.span("SELECT", "todos", SQL),
         sqlx::query_as::<_, TodoRow>(SQL)
             .bind(id)
-            .bind(owner)
-            .fetch_optional(pool),
+            .bind(db.ctx().owner())
+            .fetch_optional(db.pool()),
     )
     .await
 }
 
 pub async fn insert(
-    db: impl PgExecutor<'_>,
-    owner: &str,
+    db: &Db,
+    conn: &mut PgConnection,
     id: Uuid,
     title: &str,
     trace_id: &str,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "INSERT INTO todos (id, title, created_trace_id, updated_trace_id, owner) \
         VALUES ($1, $2, $3, $3, $4)";
-    traced(
-        query_span("INSERT", "todos", SQL),
+    db.run(
+        db.span("INSERT", "todos", SQL),
         sqlx::query(SQL)
             .bind(id)
             .bind(title)
             .bind(trace_id)
-            .bind(owner)
-            .execute(db),
+            .bind(db.ctx().owner())
+            .execute(conn),
     )
     .await
     .map(|_| ())
@@ -128,22 +151,22 @@ pub async fn insert(
 
 /// Returns false when the to-do does not exist.
 pub async fn update_title(
-    db: impl PgExecutor<'_>,
-    owner: &str,
+    db: &Db,
+    conn: &mut PgConnection,
     id: Uuid,
     title: &str,
     trace_id: &str,
 ) -> Result<bool, sqlx::Error> {
     const SQL: &str = "UPDATE todos SET title = $2, updated_at = now(), updated_trace_id = $3 \
         WHERE id = $1 AND owner = $4";
-    traced(
-        query_span("UPDATE", "todos", SQL),
+    db.run(
+        db.span("UPDATE", "todos", SQL),
         sqlx::query(SQL)
             .bind(id)
             .bind(title)
             .bind(trace_id)
-            .bind(owner)
-            .execute(db),
+            .bind(db.ctx().owner())
+            .execute(conn),
     )
     .await
     .map(|r| r.rows_affected() == 1)
@@ -152,8 +175,8 @@ pub async fn update_title(
 /// Returns `None` when the to-do does not exist, else whether the state changed
 /// (completing a completed to-do again is a no-op, and enqueues nothing).
 pub async fn set_completed(
-    db: impl PgExecutor<'_>,
-    owner: &str,
+    db: &Db,
+    conn: &mut PgConnection,
     id: Uuid,
     completed: bool,
     trace_id: &str,
@@ -164,14 +187,14 @@ pub async fn set_completed(
         done_in_seconds = CASE WHEN $2 THEN t.done_in_seconds ELSE NULL END, \
         updated_at = now(), updated_trace_id = $3 \
         FROM old WHERE t.id = $1 RETURNING old.completed <> $2 AS changed";
-    traced(
-        query_span("UPDATE", "todos", SQL),
+    db.run(
+        db.span("UPDATE", "todos", SQL),
         sqlx::query_scalar::<_, bool>(SQL)
             .bind(id)
             .bind(completed)
             .bind(trace_id)
-            .bind(owner)
-            .fetch_optional(db),
+            .bind(db.ctx().owner())
+            .fetch_optional(conn),
     )
     .await
 }
@@ -181,47 +204,47 @@ pub async fn set_completed(
 /// and the to-do second. Taking the job rows first here too keeps one lock order, so a
 /// delete racing a job waits for it instead of deadlocking.
 async fn lock_jobs_of(
-    db: impl PgExecutor<'_>,
-    owner: &str,
+    db: &Db,
+    conn: &mut PgConnection,
     id: Option<Uuid>,
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "SELECT j.id FROM jobs j JOIN todos t ON t.id = j.todo_id \
         WHERE t.owner = $1 AND ($2::uuid IS NULL AND t.completed OR t.id = $2) \
         ORDER BY j.id FOR UPDATE OF j";
-    traced(
-        query_span("SELECT", "jobs", SQL),
-        sqlx::query(SQL).bind(owner).bind(id).execute(db),
+    db.run(
+        db.span("SELECT", "jobs", SQL),
+        sqlx::query(SQL)
+            .bind(db.ctx().owner())
+            .bind(id)
+            .execute(conn),
     )
     .await
     .map(|_| ())
 }
 
-/// Deletes one to-do (in `tx`, after locking its jobs); false when it does not exist.
-pub async fn delete(
-    tx: &mut Transaction<'static, Postgres>,
-    owner: &str,
-    id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    lock_jobs_of(&mut **tx, owner, Some(id)).await?;
+/// Deletes one to-do (in a transaction, after locking its jobs); false when it does not
+/// exist.
+pub async fn delete(db: &Db, conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    lock_jobs_of(db, conn, Some(id)).await?;
     const SQL: &str = "DELETE FROM todos WHERE id = $1 AND owner = $2";
-    traced(
-        query_span("DELETE", "todos", SQL),
-        sqlx::query(SQL).bind(id).bind(owner).execute(&mut **tx),
+    db.run(
+        db.span("DELETE", "todos", SQL),
+        sqlx::query(SQL)
+            .bind(id)
+            .bind(db.ctx().owner())
+            .execute(conn),
     )
     .await
     .map(|r| r.rows_affected() == 1)
 }
 
-/// Deletes the owner's completed to-dos (in `tx`, after locking their jobs).
-pub async fn clear_completed(
-    tx: &mut Transaction<'static, Postgres>,
-    owner: &str,
-) -> Result<u64, sqlx::Error> {
-    lock_jobs_of(&mut **tx, owner, None).await?;
+/// Deletes the owner's completed to-dos (in a transaction, after locking their jobs).
+pub async fn clear_completed(db: &Db, conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    lock_jobs_of(db, conn, None).await?;
     const SQL: &str = "DELETE FROM todos WHERE completed AND owner = $1";
-    traced(
-        query_span("DELETE", "todos", SQL),
-        sqlx::query(SQL).bind(owner).execute(&mut **tx),
+    db.run(
+        db.span("DELETE", "todos", SQL),
+        sqlx::query(SQL).bind(db.ctx().owner()).execute(conn),
     )
     .await
     .map(|r| r.rows_affected())
@@ -233,11 +256,11 @@ pub struct CompletionStats {
     pub total_seconds: f64,
 }
 
-pub async fn completion_stats(pool: &PgPool) -> Result<CompletionStats, sqlx::Error> {
+pub async fn completion_stats(db: &Db) -> Result<CompletionStats, sqlx::Error> {
     const SQL: &str = "SELECT completed_count, total_seconds FROM completion_stats WHERE id = 1";
-    traced(
-        query_span("SELECT", "completion_stats", SQL),
-        sqlx::query_as::<_, CompletionStats>(SQL).fetch_optional(pool),
+    db.run(
+        db.span("SELECT", "completion_stats", SQL),
+        sqlx::query_as::<_, CompletionStats>(SQL).fetch_optional(db.pool()),
     )
     .await
     .map(Option::unwrap_or_default)

@@ -1,0 +1,234 @@
+//! Start-up and shutdown: connect, migrate, build the state and the router, serve,
+//! relay the outbox, and on SIGTERM finish in-flight requests, drain, flush.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::{Router, extract::DefaultBodyLimit, middleware};
+use common::{
+    db::Database,
+    faults::{Faults, store},
+    metrics::Metrics,
+    sqs::{self, Calls},
+    telemetry::Telemetry,
+};
+use sqlx::postgres::PgPoolOptions;
+use tokio::net::TcpListener;
+
+use crate::{
+    MAX_BODY_BYTES,
+    config::Config,
+    http_span,
+    insights::Insights,
+    observe,
+    outbox::Outbox,
+    pages,
+    queue::JobQueue,
+    request, routes, security,
+    state::{AppState, Site},
+    web_error,
+};
+
+/// The whole app: routes, then (inner to outer) the `web_error` fault, measurements,
+/// cross-site refusal, body limit, error pages, the request's context, security headers,
+/// `traceresponse`, and the SERVER span around it all.
+pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
+    let mut routes = routes::router();
+    if app.site.faults_panel {
+        routes = routes.merge(routes::faults::router());
+    } else if let Some(token) = faults_admin_token {
+        routes = routes.merge(routes::faults::router().route_layer(
+            middleware::from_fn_with_state(token, security::require_admin),
+        ));
+    }
+    let routes = routes
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            web_error::inject,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            observe::requests,
+        ))
+        .layer(middleware::from_fn(security::refuse_cross_site))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            pages::render_errors,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            request::context,
+        ));
+    security::with_headers(routes)
+        .layer(middleware::from_fn(http_span::traceresponse))
+        // Route-level layer: runs after routing, so the span can use the route template.
+        .layer(http_span::layer())
+        .with_state(app)
+}
+
+/// The built service: connected, migrated, bound, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    config: Config,
+}
+
+impl Application {
+    pub async fn build(config: Config, metrics: Metrics) -> anyhow::Result<Self> {
+        let url = &config.database.database_url;
+        ensure_database(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.database_pool_size)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect(url)
+            .await
+            .with_context(|| format!("connecting to DATABASE_URL ({})", redact(url)))?;
+        sqlx::migrate!("../migrations")
+            .run(&pool)
+            .await
+            .context("running database migrations")?;
+        let switches = &config.fault_switches;
+        let faults = Faults::new(
+            store::loader(pool.clone()),
+            switches.ttl(),
+            switches.faults_seed,
+        );
+        for setting in &config.faults.0 {
+            store::upsert(&pool, setting)
+                .await
+                .with_context(|| format!("applying FAULTS ({})", setting.name))?;
+            tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
+        }
+        let insights = Insights::default();
+        let db = Database::new(pool, faults.clone(), metrics.clone())
+            .observed_by(Arc::new(insights.clone()));
+        let queue = JobQueue::new(
+            sqs::client(Calls::Quick).await,
+            config.jobs_queue_url.clone(),
+            config.jobs_dlq_url.clone(),
+            faults.clone(),
+        );
+        let state = AppState {
+            db,
+            outbox: Outbox::new(queue, config.relay()),
+            faults,
+            metrics,
+            insights,
+            site: Site {
+                jaeger_ui_url: config.jaeger_ui_url.as_str().into(),
+                faults_panel: config.faults_enabled,
+            },
+        };
+        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
+            .await
+            .with_context(|| format!("binding port {} (PORT)", config.port))?;
+        Ok(Self {
+            listener,
+            router: router(state.clone(), config.faults_admin_token.clone()),
+            state,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves (and relays pending jobs) until `shutdown` resolves, then finishes
+    /// in-flight requests and drains the outbox once.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let AppState {
+            db,
+            outbox,
+            faults,
+            metrics,
+            ..
+        } = self.state;
+        let relay = tokio::spawn(outbox.clone().run_relay(db.clone(), faults, metrics));
+        // ECS sends SIGTERM, then SIGKILL after its stop timeout (30 s by default): stop
+        // accepting, give in-flight requests `SHUTDOWN_GRACE_MS`, drain the outbox once.
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let grace = self.config.shutdown_grace();
+        let served = tokio::select! {
+            served = server => served,
+            () = async move {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(?grace, "in-flight requests outlived the shutdown grace period");
+                Ok(())
+            }
+        };
+        relay.abort();
+        // In-flight requests are done: their jobs need no grace period any more.
+        outbox.drain(&db).await;
+        served
+    }
+}
+
+/// Creates the database named in `DATABASE_URL` if the server lacks it, so a fresh
+/// PostgreSQL needs no manual step (in AWS the template creates it).
+async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    use sqlx::migrate::MigrateDatabase;
+    let context = || format!("checking DATABASE_URL ({})", redact(url));
+    if !sqlx::Postgres::database_exists(url)
+        .await
+        .with_context(context)?
+    {
+        tracing::info!("creating the database named in DATABASE_URL");
+        sqlx::Postgres::create_database(url)
+            .await
+            .with_context(context)?;
+    }
+    Ok(())
+}
+
+/// The binary's whole life: configuration, telemetry, serve, flush on the way out.
+pub async fn run() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    let telemetry = Telemetry::init("todo-web", None)?;
+    let app = Application::build(config, telemetry.metrics()).await?;
+    let addr = app.local_addr()?;
+    // Tests and scripts wait for this exact line.
+    println!("todo-web listening on http://{addr}");
+    tracing::info!(%addr, "todo-web listening");
+    app.run_until(common::shutdown::signal()).await?;
+    tracing::info!("todo-web stopped; flushing spans");
+    drop(telemetry);
+    Ok(())
+}
+
+/// A connection string fit for an error message: the password replaced.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_password_only() {
+        assert_eq!(
+            super::redact("postgres://u:secret@db:5432/x"),
+            "postgres://u:***@db:5432/x"
+        );
+        assert_eq!(super::redact("postgres://u@db/x"), "postgres://u@db/x");
+    }
+}

@@ -1,0 +1,203 @@
+//! The page templates (askama, in `templates/`), the helpers they call, and
+//! [`render_errors`]: the middleware that turns every error response into the error page.
+//! Every page carries a [`Page`] (what the header shows).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use common::{context::RequestContext, faults::Setting, spans::current_trace_id};
+use serde::Serialize;
+
+use crate::{
+    error::ErrorReport,
+    insights::UserInsights,
+    outbox::DeadJob,
+    request::Page,
+    state::AppState,
+    todos::{CompletionStats, TodoRow},
+};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "index.html")]
+pub struct IndexPage {
+    pub page: Page,
+    pub todos: Vec<TodoRow>,
+    pub stats: CompletionStats,
+    /// The add form's value, kept when validation fails.
+    pub new_title: String,
+    pub error: Option<String>,
+    /// The magic word `cat`: show buttons that answer with various statuses.
+    pub cat: bool,
+    /// Which faults are on, for the banner.
+    pub faults_on: Vec<String>,
+}
+
+impl IndexPage {
+    pub fn open_count(&self) -> usize {
+        self.todos.iter().filter(|t| !t.completed).count()
+    }
+
+    pub fn completed_count(&self) -> usize {
+        self.todos.len() - self.open_count()
+    }
+
+    pub fn average_done_in(&self) -> String {
+        if self.stats.completed_count == 0 {
+            return "–".into();
+        }
+        human_duration(self.stats.total_seconds / self.stats.completed_count as f64)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "insights.html")]
+pub struct InsightsPage {
+    pub page: Page,
+    pub users: Vec<UserInsights>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "signin.html")]
+pub struct SignInPage {
+    pub page: Page,
+    pub error: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dead_letters.html")]
+pub struct DeadLettersPage {
+    pub page: Page,
+    pub jobs: Vec<DeadJob>,
+    /// Messages in the DLQ, if SQS answered.
+    pub dlq_depth: Option<u64>,
+}
+
+/// One fault's switch with what it does, as the panel and the API show it.
+#[derive(Serialize)]
+pub struct FaultView {
+    #[serde(flatten)]
+    pub setting: Setting,
+    pub description: &'static str,
+}
+
+impl FaultView {
+    /// `(key, value)` of each parameter, for the form.
+    pub fn params(&self) -> Vec<(String, String)> {
+        self.setting
+            .params
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn scoped_to_me(&self, my_scope: &Option<String>) -> bool {
+        self.setting.scope.is_some() && self.setting.scope == *my_scope
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "faults.html")]
+pub struct FaultsPage {
+    pub page: Page,
+    pub faults: Vec<FaultView>,
+    /// This browser's scope cookie, if it has one.
+    pub my_scope: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub page: Page,
+    pub status: u16,
+    pub reason: String,
+    pub message: String,
+    pub trace_id: String,
+}
+
+/// Renders the error page for every response that carries an [`ErrorReport`], naming
+/// the current trace so the user can open it. Runs inside the SERVER span and after
+/// `request::context`, so it knows both.
+pub async fn render_errors(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let ctx = request
+        .extensions()
+        .get::<RequestContext>()
+        .cloned()
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    let Some(report) = response.extensions().get::<ErrorReport>().cloned() else {
+        return response;
+    };
+    let status = response.status();
+    let mut page = ErrorPage {
+        page: Page::new(&app, &ctx),
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error").to_owned(),
+        message: report.message,
+        trace_id: current_trace_id(),
+    }
+    .into_response();
+    *page.status_mut() = status;
+    let (mut parts, body) = page.into_parts();
+    // Headers the failing code set (e.g. a cookie) stay.
+    for (name, value) in response.headers() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+    }
+    Response::from_parts(parts, body)
+}
+
+impl TodoRow {
+    /// What the job column says, e.g. "enrich: queued".
+    pub fn job_label(&self) -> String {
+        let (Some(kind), Some(state)) = (&self.job_kind, &self.job_state) else {
+            return String::new();
+        };
+        let what = match kind.as_str() {
+            "enrich_todo" => "enrich",
+            "todo_completed" => "stats",
+            other => other,
+        };
+        match (state.as_str(), self.job_attempts.unwrap_or(0)) {
+            ("failed", n) => format!("{what}: failed (attempt {n}), retrying"),
+            (state, _) => format!("{what}: {state}"),
+        }
+    }
+
+    pub fn job_state_class(&self) -> &str {
+        self.job_state.as_deref().unwrap_or("none")
+    }
+
+    pub fn done_in(&self) -> Option<String> {
+        self.done_in_seconds.map(human_duration)
+    }
+
+    pub fn priority_label(&self) -> &str {
+        self.priority.as_deref().unwrap_or("")
+    }
+}
+
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(super::human_duration(4.4), "4s");
+        assert_eq!(super::human_duration(125.0), "2m 5s");
+        assert_eq!(super::human_duration(7300.0), "2h 1m");
+        assert_eq!(super::human_duration(90000.0), "1d 1h");
+    }
+}

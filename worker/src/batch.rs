@@ -1,0 +1,211 @@
+//! [`Worker::handle_batch`]: one Lambda invocation. Each record is processed in its own
+//! CONSUMER span, whose parent is the trace context carried in the message attributes
+//! (so one click is one trace) and which also links to it (as the FaaS conventions
+//! prescribe). Failed records are returned in `batchItemFailures`; the rest of the
+//! batch succeeds.
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use common::{
+    context::RequestContext,
+    db::{Database, Db},
+    faults::{Fault, Faults},
+    job::JobMessage,
+    messaging,
+    metrics::Metrics,
+    propagation,
+    spans::record_error,
+    telemetry::SpanGate,
+};
+use lambda_runtime::LambdaEvent;
+use opentelemetry::trace::TraceContextExt;
+use sqlx::PgPool;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use uuid::Uuid;
+
+use crate::{config::DEFAULT_MAX_RECEIVE_COUNT, error::RecordError, jobs, jobs::Outcome};
+
+/// Everything an invocation uses, made once per Lambda instance (at its cold start).
+#[derive(Clone)]
+pub struct Worker {
+    pub db: Database,
+    pub faults: Faults,
+    pub metrics: Metrics,
+    /// The `lost_spans` fault closes it for an invocation.
+    pub spans: SpanGate,
+    /// The queue's redrive `maxReceiveCount`.
+    pub max_receive_count: i32,
+}
+
+impl Worker {
+    /// A worker on `pool` with no faults, no metrics and the default redrive: the
+    /// batch handling alone (tests).
+    pub fn on_pool(pool: PgPool) -> Self {
+        let faults = Faults::off();
+        let metrics = Metrics::disabled();
+        Self {
+            db: Database::new(pool, faults.clone(), metrics.clone()),
+            faults,
+            metrics,
+            spans: SpanGate::default(),
+            max_receive_count: DEFAULT_MAX_RECEIVE_COUNT,
+        }
+    }
+
+    /// One invocation: every record is processed; the failed ones are reported.
+    pub async fn handle_batch(
+        &self,
+        event: LambdaEvent<SqsEvent>,
+    ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        self.faults.refresh_if_stale().await;
+        // Decided per invocation: a frozen Lambda loses all of an invocation's spans.
+        match self
+            .faults
+            .active(Fault::LostSpans, &RequestContext::default())
+        {
+            Some(fault) => {
+                fault.mark(&tracing::Span::current());
+                tracing::warn!("lost_spans: this invocation's spans will not be exported");
+                self.spans.discard(true);
+            }
+            None => self.spans.discard(false),
+        }
+        let records = event.payload.records;
+        let batch_size = records.len();
+        let mut response = SqsBatchResponse::default();
+        for record in &records {
+            let Some(message_id) = record.message_id.as_deref().filter(|id| !id.is_empty()) else {
+                // Without an id a failure cannot be reported per item; failing the whole
+                // invocation makes Lambda retry the batch, which loses nothing.
+                return Err("SQS record without messageId".into());
+            };
+            if let Err(e) = self.handle_record(record, message_id, batch_size).await {
+                tracing::warn!(message.id = message_id, error = %e, "record failed");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message_id.to_owned();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        Ok(response)
+    }
+
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        message_id: &str,
+        batch_size: usize,
+    ) -> Result<Outcome, RecordError> {
+        let attempt = receive_count(record);
+        let queue = record
+            .event_source_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+            .unwrap_or("unknown");
+        let span = messaging::process_span(queue, message_id, batch_size, attempt as u64);
+        let parent = propagation::extract_sqs_record(&record.message_attributes);
+        // Whose job it is and its fault scope came along as W3C baggage.
+        let db = self.db.for_work(RequestContext::from_baggage(&parent));
+        if let Some(user) = &db.ctx().user {
+            span.record("enduser.id", user.as_str());
+        }
+        let producer = parent.span().span_context().clone();
+        if producer.is_valid() {
+            // Parent: one click is one trace in Jaeger. Link: what the FaaS conventions ask.
+            let _ = span.set_parent(parent);
+            span.add_link(producer);
+        }
+        let result = self
+            .process(&db, record, attempt, &span)
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(outcome) => {
+                self.metrics.job(job_kind(record), outcome.as_str());
+                span.set_attribute("job.outcome", outcome.as_str());
+                tracing::info!(parent: &span, outcome = outcome.as_str(), "record processed");
+            }
+            Err(e) => {
+                let last = attempt >= self.max_receive_count;
+                self.metrics
+                    .job(job_kind(record), if last { "dead" } else { "failed" });
+                record_error(&span, e.error_type(), e);
+                self.record_failure(&db, record, attempt, e).await;
+            }
+        }
+        result
+    }
+
+    async fn process(
+        &self,
+        db: &Db,
+        record: &SqsMessage,
+        attempt: i32,
+        span: &tracing::Span,
+    ) -> Result<Outcome, RecordError> {
+        let message = JobMessage::decode(record.body.as_deref().unwrap_or_default())?;
+        span.record("job.id", message.job_id.to_string());
+        span.record("job.kind", message.job.kind());
+        jobs::run(db, &message, attempt, async || {
+            if let Some(fault) = db.fault(Fault::WorkerError) {
+                let fail_first = fault.param("fail_first_attempts");
+                if fail_first == 0 || i64::from(attempt) <= fail_first as i64 {
+                    fault.mark(span);
+                    return Err(RecordError::Injected("worker_error"));
+                }
+            }
+            if let Some(fault) = db.fault(Fault::WorkerTimeout)
+                && i64::from(attempt) <= fault.param("attempts") as i64
+            {
+                fault.mark(span);
+                // Outlive the visibility timeout: SQS hands the message to another poller.
+                tokio::time::sleep(Duration::from_millis(fault.param("sleep_ms"))).await;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Best effort: the job row shows the failure (`failed`, or `dead` on the attempt
+    /// after which the queue moves the message to the DLQ).
+    async fn record_failure(&self, db: &Db, record: &SqsMessage, attempt: i32, e: &RecordError) {
+        let job_id = record
+            .body
+            .as_deref()
+            .and_then(|b| JobMessage::decode(b).ok())
+            .map(|m| m.job_id)
+            .or_else(|| {
+                record
+                    .message_attributes
+                    .get(messaging::JOB_ID_ATTRIBUTE)
+                    .and_then(|a| a.string_value.as_deref())
+                    .and_then(|v| Uuid::parse_str(v).ok())
+            });
+        let Some(job_id) = job_id else { return };
+        let last = attempt >= self.max_receive_count;
+        if let Err(err) = jobs::store::mark_failed(db, job_id, attempt, &e.to_string(), last).await
+        {
+            tracing::warn!(error = %err, "could not record the failure");
+        }
+    }
+}
+
+/// The job kind a record claims, for metrics (`unreadable` when the body is not a job).
+fn job_kind(record: &SqsMessage) -> &'static str {
+    record
+        .body
+        .as_deref()
+        .and_then(|b| JobMessage::decode(b).ok())
+        .map(|m| m.job.kind())
+        .unwrap_or("unreadable")
+}
+
+/// `ApproximateReceiveCount` (1 on the first delivery).
+fn receive_count(record: &SqsMessage) -> i32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
