@@ -12,7 +12,6 @@ source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
 command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
 ensure_venv
-check_postgres
 ensure_sqs
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
@@ -20,10 +19,13 @@ log "building release binaries"
 cargo build --release --quiet -p web -p worker -p trace-console -p loadgen --bins
 BIN="$CARGO_TARGET_DIR/release"
 DURATION="${BENCH_SECONDS:-15}"
-export DATABASE_URL="${DATABASE_URL%/*}/traced_todo_bench"
+cargo build --quiet --bins # `effective` asks the debug binaries for their defaults
+server_url=$(effective web DATABASE_URL)
+check_postgres "$server_url"
+export DATABASE_URL="${server_url%/*}/traced_todo_bench"
 export JOBS_QUEUE_URL="${AWS_ENDPOINT_URL_SQS}/123456789012/bench-jobs"
 export JOBS_DLQ_URL="${AWS_ENDPOINT_URL_SQS}/123456789012/bench-jobs-dlq"
-"$VENV/bin/python" scripts/create-queues.py >/dev/null
+"$VENV/bin/python" scripts/create-queues.py "$JOBS_QUEUE_URL" "$JOBS_DLQ_URL" 3 >/dev/null
 WEB_PORT=3100
 RECEIVER=127.0.0.1:4399
 
@@ -85,7 +87,7 @@ wait_for_port 127.0.0.1 9100 "cargo lambda watch" 120
 AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:9100/.rt AWS_LAMBDA_FUNCTION_NAME=worker \
   AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
   OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off "$BIN/worker" >/dev/null 2>&1 &
-"$VENV/bin/python" scripts/purge-queue.py; psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos"
+"$VENV/bin/python" scripts/purge-queue.py "$JOBS_QUEUE_URL"; psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos"
 ESM_FUNCTION_URL=http://127.0.0.1:9100/2015-03-31/functions/_/invocations "$BIN/esm" >/dev/null 2>&1 &
 WEB_PID=$WEB_PID RECEIVER_URL=http://$RECEIVER REQUESTS=1000 \
   python3 bench/slice.py "http://127.0.0.1:$WEB_PORT"

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Create the jobs queue and its dead-letter queue (idempotent).
 
-Works against any SQS API: moto, ElasticMQ, LocalStack or AWS. Reads the same
-variables as the services: AWS_ENDPOINT_URL_SQS, AWS_REGION, JOBS_QUEUE_URL,
-JOBS_DLQ_URL; the queue names are the last path segment of those URLs.
-MAX_RECEIVE_COUNT (3) and JOBS_VISIBILITY_TIMEOUT (30 s) shape the redrive.
+  create-queues.py QUEUE_URL DLQ_URL MAX_RECEIVE_COUNT
+
+Works against any SQS API: moto, ElasticMQ, LocalStack or AWS (AWS_ENDPOINT_URL_SQS,
+AWS_REGION). The queue names are the last path segment of the URLs; the scripts pass
+web's JOBS_QUEUE_URL and JOBS_DLQ_URL and the worker's MAX_RECEIVE_COUNT (their values,
+or the binaries' defaults: scripts/lib.sh's `effective`). JOBS_VISIBILITY_TIMEOUT (30 s)
+is the queue's visibility timeout.
 """
 import json
 import os
@@ -14,9 +17,9 @@ import time
 import boto3
 import botocore.exceptions
 
-queue_url = os.environ.get("JOBS_QUEUE_URL", "http://localhost:9324/123456789012/jobs")
-dlq_url = os.environ.get("JOBS_DLQ_URL", "http://localhost:9324/123456789012/jobs-dlq")
-max_receive = os.environ.get("MAX_RECEIVE_COUNT", "3")
+if len(sys.argv) != 4:
+    sys.exit(__doc__)
+queue_url, dlq_url, max_receive = sys.argv[1:]
 visibility = os.environ.get("JOBS_VISIBILITY_TIMEOUT", "30")
 
 sqs = boto3.client(

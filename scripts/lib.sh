@@ -1,27 +1,24 @@
-# Shared by scripts/dev, scripts/test and .ci/run: defaults for the one set of
-# variables (the same names docker-compose.yml and infra/ use), and the local venv.
+# Shared by scripts/dev, scripts/test, scripts/browser-test and .ci/run.
 # shellcheck shell=bash
+#
+# Every variable the binaries read has its default in the binary (`web --print-env`
+# lists them; the defaults are the native demo's). This file sets only what the native
+# scripts need to be different from those defaults; scripts/check-env-drift.py fails CI
+# when a line here restates a default or names a variable no binary reads.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 
-: "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/traced_todo}"
-: "${AWS_REGION:=us-east-1}"
-: "${AWS_ACCESS_KEY_ID:=test}"          # moto / ElasticMQ accept any credentials
-: "${AWS_SECRET_ACCESS_KEY:=test}"
+# The binaries' SQS is AWS itself; natively it is moto (or ElasticMQ) on :9324, which
+# takes any credentials.
 : "${AWS_ENDPOINT_URL_SQS:=http://localhost:9324}"
-: "${JOBS_QUEUE_URL:=http://localhost:9324/123456789012/jobs}"
-: "${JOBS_DLQ_URL:=http://localhost:9324/123456789012/jobs-dlq}"
-: "${JAEGER_UI_URL:=http://localhost:16686}"
-: "${PORT:=3000}"
-: "${ESM_FUNCTION_URL:=http://127.0.0.1:9000/2015-03-31/functions/_/invocations}"
-: "${ESM_BATCH_SIZE:=10}"
-: "${ESM_BATCH_WINDOW_MS:=0}"
-: "${FAULTS_ENABLED:=true}"             # the demo's fault panel; off by default in the binary and in AWS
+: "${AWS_ACCESS_KEY_ID:=test}"
+: "${AWS_SECRET_ACCESS_KEY:=test}"
+# The demo's fault panel, off by default in the binary and in AWS.
+: "${FAULTS_ENABLED:=true}"
+# Not the binaries': cargo's build directory.
 : "${CARGO_TARGET_DIR:=$ROOT/target}"
-export DATABASE_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_ENDPOINT_URL_SQS \
-  JOBS_QUEUE_URL JOBS_DLQ_URL JAEGER_UI_URL PORT ESM_FUNCTION_URL ESM_BATCH_SIZE \
-  ESM_BATCH_WINDOW_MS FAULTS_ENABLED CARGO_TARGET_DIR
+export AWS_ENDPOINT_URL_SQS AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY FAULTS_ENABLED CARGO_TARGET_DIR
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 
@@ -88,12 +85,23 @@ ensure_sqs() {
   wait_for_port 127.0.0.1 "$port" "moto_server"
 }
 
-# Fails early, with the fix, when PostgreSQL is not there.
-check_postgres() {
-  local host port
-  host=$(url_host "$DATABASE_URL"); port=$(url_port "$DATABASE_URL" 5432)
+# The value a built binary (debug) uses for a variable: the environment's, else the
+# binary's own default. The scripts never restate a default.
+effective() { # binary NAME
+  local value="${!2:-}"
+  if [ -n "$value" ]; then echo "$value"; return; fi
+  "$CARGO_TARGET_DIR/debug/$1" --print-env=json | python3 -c '
+import json, sys
+name = sys.argv[1]
+print(next((v["default"] or "") for v in json.load(sys.stdin)["variables"] if v["name"] == name))' "$2"
+}
+
+# Fails, with the fix, when PostgreSQL is not at `url` (default: web's DATABASE_URL).
+check_postgres() { # [url]
+  local url="${1:-$(effective web DATABASE_URL)}" host port
+  host=$(url_host "$url"); port=$(url_port "$url" 5432)
   if ! port_open "$host" "$port"; then
-    log "no PostgreSQL at $host:$port (DATABASE_URL=$DATABASE_URL)."
+    log "no PostgreSQL at $host:$port (DATABASE_URL=$url)."
     log "start one (e.g. 'pg_ctlcluster 15 main start', or 'docker compose up -d postgres') or set DATABASE_URL."
     exit 1
   fi

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Empty the jobs queue (JOBS_QUEUE_URL): benchmarks start from an empty backlog."""
+"""Empty a queue (benchmarks start from an empty backlog): purge-queue.py QUEUE_URL."""
 import os
+import sys
 
 import boto3
 
-url = os.environ.get("JOBS_QUEUE_URL", "http://localhost:9324/123456789012/jobs")
+if len(sys.argv) != 2:
+    sys.exit(__doc__)
 sqs = boto3.client("sqs", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS"),
                    region_name=os.environ.get("AWS_REGION", "us-east-1"))
-sqs.purge_queue(QueueUrl=url)
-print(f"purged {url}")
+sqs.purge_queue(QueueUrl=sys.argv[1])
+print(f"purged {sys.argv[1]}")

@@ -4,7 +4,6 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::{
@@ -12,6 +11,7 @@ use crate::{
     otlp::Receiver,
     process::{Env, Process, dump},
     proxy::{self, Proxy},
+    queues,
     services::{self, services},
 };
 
@@ -97,11 +97,14 @@ impl TestApp {
     pub async fn spawn_with(bins: Binaries, options: Options) -> Self {
         let services = services().await;
         let (database_url, db) = fresh_database(&services.database_url).await;
-        let sqs = sqs_client(&services.sqs_endpoint).await;
-        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
-        let queue_name = format!("jobs-{suffix}");
-        let (queue_url, dlq_url) =
-            create_queues(&sqs, &services.sqs_endpoint, &queue_name, &options).await;
+        let sqs = queues::client(&services.sqs_endpoint).await;
+        let (queue_name, queue_url, dlq_url) = queues::fresh_pair(
+            &sqs,
+            &services.sqs_endpoint,
+            options.visibility_timeout,
+            options.max_receive_count,
+        )
+        .await;
         let otlp = Receiver::start().await;
         let lambda = LambdaApi::start_with(LambdaOptions {
             timeout: options.function_timeout,
@@ -345,18 +348,7 @@ impl TestApp {
 
     /// Messages visible + in flight in a queue.
     pub async fn queue_depth(&self, url: &str) -> u64 {
-        let out = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
-            .await
-            .expect("GetQueueAttributes");
-        out.attributes()
-            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
-            .unwrap_or(0)
+        queues::depth(&self.sqs, url).await
     }
 
     /// Waits until process `name` ("web", "worker", "esm") logged a line containing
@@ -457,65 +449,6 @@ fn with_database(server_url: &str, name: &str) -> String {
         Some(q) => format!("{host_part}/{name}?{q}"),
         None => format!("{host_part}/{name}"),
     }
-}
-
-pub async fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
-    let config = aws_sdk_sqs::Config::builder()
-        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .build();
-    aws_sdk_sqs::Client::from_conf(config)
-}
-
-async fn create_queues(
-    sqs: &aws_sdk_sqs::Client,
-    endpoint: &str,
-    name: &str,
-    options: &Options,
-) -> (String, String) {
-    let dlq = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            services::unreachable(
-                "The SQS API",
-                endpoint,
-                aws_sdk_sqs::error::DisplayErrorContext(e),
-            )
-        });
-    let dlq_url = dlq.queue_url().expect("DLQ URL").to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("DLQ ARN")
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("QueueArn attribute");
-    let redrive = serde_json::json!({
-        "deadLetterTargetArn": arn,
-        "maxReceiveCount": options.max_receive_count.to_string(),
-    });
-    let queue = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            options.visibility_timeout.to_string(),
-        )
-        .send()
-        .await
-        .expect("CreateQueue");
-    (queue.queue_url().expect("queue URL").to_owned(), dlq_url)
 }
 
 #[cfg(test)]

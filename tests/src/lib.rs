@@ -5,13 +5,16 @@
 
 pub mod app;
 pub mod compose;
+pub mod fast;
 pub mod lambda;
 pub use trace_console::receiver as otlp;
 pub mod poll;
 pub mod process;
 pub mod proxy;
+pub mod queues;
 pub mod services;
 pub mod stalled;
+pub mod traces;
 
 pub use app::TestApp;
 pub use poll::eventually;

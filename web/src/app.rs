@@ -12,7 +12,7 @@ use common::{
     sqs::{self, Calls},
     telemetry::Telemetry,
 };
-use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -67,6 +67,43 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
         .with_state(app)
 }
 
+/// The state every handler shares, on a migrated `pool`: the fault switches (with
+/// `FAULTS` applied), the database with its observers, the queue and the outbox.
+pub async fn state(config: &Config, pool: PgPool, metrics: Metrics) -> anyhow::Result<AppState> {
+    let switches = &config.fault_switches;
+    let faults = Faults::new(
+        store::loader(pool.clone()),
+        switches.ttl(),
+        switches.faults_seed,
+    );
+    for setting in &config.faults.0 {
+        store::upsert(&pool, setting)
+            .await
+            .with_context(|| format!("applying FAULTS ({})", setting.name))?;
+        tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
+    }
+    let insights = Insights::default();
+    let db = Database::new(pool, faults.clone(), metrics.clone())
+        .observed_by(Arc::new(insights.clone()));
+    let queue = JobQueue::new(
+        sqs::client(Calls::Quick).await,
+        config.jobs_queue_url.clone(),
+        config.jobs_dlq_url.clone(),
+        faults.clone(),
+    );
+    Ok(AppState {
+        db,
+        outbox: Outbox::new(queue, config.relay()),
+        faults,
+        metrics,
+        insights,
+        site: Site {
+            jaeger_ui_url: config.jaeger_ui_url.as_str().into(),
+            faults_panel: config.faults_enabled,
+        },
+    })
+}
+
 /// The built service: connected, migrated, bound, not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -89,38 +126,7 @@ impl Application {
             .run(&pool)
             .await
             .context("running database migrations")?;
-        let switches = &config.fault_switches;
-        let faults = Faults::new(
-            store::loader(pool.clone()),
-            switches.ttl(),
-            switches.faults_seed,
-        );
-        for setting in &config.faults.0 {
-            store::upsert(&pool, setting)
-                .await
-                .with_context(|| format!("applying FAULTS ({})", setting.name))?;
-            tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
-        }
-        let insights = Insights::default();
-        let db = Database::new(pool, faults.clone(), metrics.clone())
-            .observed_by(Arc::new(insights.clone()));
-        let queue = JobQueue::new(
-            sqs::client(Calls::Quick).await,
-            config.jobs_queue_url.clone(),
-            config.jobs_dlq_url.clone(),
-            faults.clone(),
-        );
-        let state = AppState {
-            db,
-            outbox: Outbox::new(queue, config.relay()),
-            faults,
-            metrics,
-            insights,
-            site: Site {
-                jaeger_ui_url: config.jaeger_ui_url.as_str().into(),
-                faults_panel: config.faults_enabled,
-            },
-        };
+        let state = state(&config, pool, metrics).await?;
         let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
             .await
             .with_context(|| format!("binding port {} (PORT)", config.port))?;

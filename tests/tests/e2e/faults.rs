@@ -4,47 +4,14 @@
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::json;
-use tests::{TestApp, app::Options, binaries, eventually, otlp::Span};
+use tests::{
+    TestApp,
+    app::Options,
+    binaries, eventually,
+    traces::{has_server, is_marked, named, names, one},
+};
 
 use crate::DEADLINE;
-
-fn named<'a>(spans: &'a [Span], service: &str, name: &str) -> Vec<&'a Span> {
-    spans
-        .iter()
-        .filter(|s| s.service == service && s.name == name)
-        .collect()
-}
-
-fn one<'a>(spans: &'a [Span], service: &str, name: &str) -> &'a Span {
-    let found = named(spans, service, name);
-    assert_eq!(
-        found.len(),
-        1,
-        "one {service} span {name:?} in {:#?}",
-        names(spans)
-    );
-    found[0]
-}
-
-/// The web's SERVER span ends last among its spans: once it is in, they all are.
-fn has_server(spans: &[Span]) -> bool {
-    spans
-        .iter()
-        .any(|s| s.service == "todo-web" && s.kind == SpanKind::Server)
-}
-
-fn names(spans: &[Span]) -> Vec<String> {
-    spans
-        .iter()
-        .map(|s| format!("{}:{}", s.service, s.name))
-        .collect()
-}
-
-fn is_marked(span: &Span, fault: &str) -> bool {
-    span.attr_str("fault.name") == Some(fault)
-        && span.attr("fault.injected") == Some(&json!(true))
-        && span.events.iter().any(|e| e == "fault injected")
-}
 
 fn on() -> serde_json::Value {
     json!({ "enabled": true, "probability": 1.0 })

@@ -6,7 +6,6 @@
 mod config_errors;
 mod faults;
 mod insights;
-mod locking;
 mod one_click_one_trace;
 mod proof;
 mod queue_propagation;
@@ -14,7 +13,6 @@ mod reliability;
 mod stalled_collector;
 mod todos;
 mod users;
-mod worker_batch;
 
 use std::time::Duration;
 

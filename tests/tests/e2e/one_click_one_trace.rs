@@ -1,13 +1,7 @@
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use tests::{TestApp, binaries, eventually, otlp::Span};
+use tests::{TestApp, binaries, eventually, traces::find};
 
 use crate::DEADLINE;
-
-fn find<'a>(spans: &'a [Span], service: &str, kind: SpanKind, name: &str) -> Option<&'a Span> {
-    spans
-        .iter()
-        .find(|s| s.service == service && s.kind == kind && s.name == name)
-}
 
 #[tokio::test]
 async fn adding_a_todo_is_one_connected_trace_from_browser_to_worker_database() {

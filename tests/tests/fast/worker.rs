@@ -1,11 +1,10 @@
-//! The function's handler called directly with an `SqsEvent` (no Lambda, no SQS),
-//! against a real database: partial batch responses and idempotency.
+//! The function's handler called directly with an `SqsEvent` (no Lambda, no SQS, no web
+//! process), against a database of its own: partial batch responses and idempotency.
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use common::job::{Job, JobMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use sqlx::PgPool;
-use tests::{TestApp, binaries};
 use uuid::Uuid;
 use worker::Worker;
 
@@ -48,10 +47,9 @@ async fn todo_with_job(db: &PgPool, title: &str) -> JobMessage {
     job
 }
 
-#[tokio::test]
-async fn a_batch_reports_only_its_failed_records() {
-    let app = TestApp::web_only(binaries!()).await;
-    let good = todo_with_job(&app.db, "call the bank").await;
+#[sqlx::test(migrations = "../migrations")]
+async fn a_batch_reports_only_its_failed_records(pool: PgPool) {
+    let good = todo_with_job(&pool, "call the bank").await;
     let unknown = JobMessage::new(Job::EnrichTodo {
         todo_id: Uuid::new_v4(),
     });
@@ -61,7 +59,7 @@ async fn a_batch_reports_only_its_failed_records() {
         record("future-version", r#"{"v":9,"kind":"enrich_todo"}"#, 1),
         record("unknown-job", &unknown.encode(), 2),
     ]);
-    let response = Worker::on_pool(app.db.clone())
+    let response = Worker::on_pool(pool.clone())
         .handle_batch(batch)
         .await
         .unwrap();
@@ -76,27 +74,26 @@ async fn a_batch_reports_only_its_failed_records() {
     let (state, attempts): (String, i32) =
         sqlx::query_as("SELECT state, attempts FROM jobs WHERE id = $1")
             .bind(good.job_id)
-            .fetch_one(&app.db)
+            .fetch_one(&pool)
             .await
             .unwrap();
     assert_eq!((state.as_str(), attempts), ("done", 1));
     let tags: Vec<String> = sqlx::query_scalar("SELECT tags FROM todos")
-        .fetch_one(&app.db)
+        .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(tags, vec!["calls"]);
 }
 
-#[tokio::test]
-async fn a_redelivered_message_changes_nothing_the_second_time() {
-    let app = TestApp::web_only(binaries!()).await;
+#[sqlx::test(migrations = "../migrations")]
+async fn a_redelivered_message_changes_nothing_the_second_time(pool: PgPool) {
     let todo_id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO todos (id, title, completed, completed_at, created_at) \
                  VALUES ($1, 'ship it', true, now(), now() - interval '90 seconds')",
     )
     .bind(todo_id)
-    .execute(&app.db)
+    .execute(&pool)
     .await
     .unwrap();
     let job = JobMessage::new(Job::TodoCompleted { todo_id });
@@ -105,10 +102,10 @@ async fn a_redelivered_message_changes_nothing_the_second_time() {
     )
     .bind(job.job_id)
     .bind(todo_id)
-    .execute(&app.db)
+    .execute(&pool)
     .await
     .unwrap();
-    let worker = Worker::on_pool(app.db.clone());
+    let worker = Worker::on_pool(pool.clone());
     for receive_count in [1, 2] {
         let response = worker
             .handle_batch(event(vec![record("m", &job.encode(), receive_count)]))
@@ -118,42 +115,40 @@ async fn a_redelivered_message_changes_nothing_the_second_time() {
     }
     let (count, total): (i64, f64) =
         sqlx::query_as("SELECT completed_count, total_seconds FROM completion_stats")
-            .fetch_one(&app.db)
+            .fetch_one(&pool)
             .await
             .unwrap();
     assert_eq!(count, 1, "counted once despite two deliveries");
     assert!((89.0..120.0).contains(&total), "{total}");
 }
 
-#[tokio::test]
-async fn a_record_without_a_message_id_fails_the_whole_invocation() {
-    let app = TestApp::web_only(binaries!()).await;
+#[sqlx::test(migrations = "../migrations")]
+async fn a_record_without_a_message_id_fails_the_whole_invocation(pool: PgPool) {
     let mut r = record("x", "{}", 1);
     r.message_id = None;
     assert!(
-        Worker::on_pool(app.db.clone())
+        Worker::on_pool(pool.clone())
             .handle_batch(event(vec![r]))
             .await
             .is_err()
     );
 }
 
-#[tokio::test]
-async fn a_job_for_a_deleted_todo_completes_without_effect() {
-    let app = TestApp::web_only(binaries!()).await;
-    let job = todo_with_job(&app.db, "gone soon").await;
+#[sqlx::test(migrations = "../migrations")]
+async fn a_job_for_a_deleted_todo_completes_without_effect(pool: PgPool) {
+    let job = todo_with_job(&pool, "gone soon").await;
     sqlx::query("DELETE FROM todos")
-        .execute(&app.db)
+        .execute(&pool)
         .await
         .unwrap();
-    let response = Worker::on_pool(app.db.clone())
+    let response = Worker::on_pool(pool.clone())
         .handle_batch(event(vec![record("m", &job.encode(), 1)]))
         .await
         .unwrap();
     assert!(response.batch_item_failures.is_empty());
     let state: String = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
         .bind(job.job_id)
-        .fetch_one(&app.db)
+        .fetch_one(&pool)
         .await
         .unwrap();
     assert_eq!(state, "done");

@@ -1,0 +1,131 @@
+//! The fast tier's harness: web's whole router in process, driven with
+//! `tower::ServiceExt::oneshot`, on the database `#[sqlx::test]` made for the test and
+//! a fresh queue pair on the real SQS API. No processes, no telemetry exporter, no
+//! relay: what a handler does and stores, in milliseconds.
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Request, StatusCode},
+};
+use clap::Parser;
+use common::metrics::Metrics;
+use sqlx::PgPool;
+use tower::ServiceExt;
+use web::{config::Config, state::AppState};
+
+use crate::{queues, services::services};
+
+pub struct FastApp {
+    pub router: Router,
+    pub state: AppState,
+    pub pool: PgPool,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl FastApp {
+    /// The app as the demo runs it (fault panel open, switches read afresh every time).
+    pub async fn new(pool: PgPool) -> Self {
+        Self::with(pool, &[]).await
+    }
+
+    /// With extra command-line settings for web's `Config`, e.g. `["--faults-enabled",
+    /// "false"]`. The test's own environment is ignored where these say otherwise.
+    pub async fn with(pool: PgPool, settings: &[&str]) -> Self {
+        // Jobs carry the trace context and baggage through the global propagator, which
+        // a binary installs at start-up.
+        common::telemetry::install_propagator();
+        let services = services().await;
+        let sqs = queues::client(&services.sqs_endpoint).await;
+        let (_, queue_url, dlq_url) = queues::fresh_pair(&sqs, &services.sqs_endpoint, 30, 3).await;
+        let defaults = [
+            ("--jobs-queue-url", queue_url.as_str()),
+            ("--jobs-dlq-url", dlq_url.as_str()),
+            ("--faults-enabled", "true"),
+            ("--faults-ttl-ms", "0"),
+        ];
+        let mut args = vec!["web"];
+        for (flag, value) in defaults {
+            if !settings.contains(&flag) {
+                args.extend([flag, value]);
+            }
+        }
+        args.extend_from_slice(settings);
+        let config = Config::try_parse_from(args).expect("web's settings");
+        let state = web::app::state(&config, pool.clone(), Metrics::disabled())
+            .await
+            .expect("web's state");
+        let router = web::router(state.clone(), config.faults_admin_token.clone());
+        Self {
+            router,
+            state,
+            pool,
+            sqs,
+            queue_url,
+            dlq_url,
+        }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("the body");
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// GET `path` with these headers.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::get(path);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.send(request.body(Body::empty()).expect("request"))
+            .await
+    }
+
+    /// POST a url-encoded form body (e.g. `title=buy+milk`) with these headers.
+    pub async fn post_form(&self, path: &str, form: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request =
+            Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.send(request.body(Body::from(form.to_owned())).expect("request"))
+            .await
+    }
+
+    /// PUT a JSON body (the fault API).
+    pub async fn put_json(&self, path: &str, json: &str) -> Reply {
+        let request = Request::put(path)
+            .header("content-type", "application/json")
+            .body(Body::from(json.to_owned()))
+            .expect("request");
+        self.send(request).await
+    }
+
+    /// Messages waiting or in flight in the jobs queue.
+    pub async fn queued(&self) -> u64 {
+        queues::depth(&self.sqs, &self.queue_url).await
+    }
+}

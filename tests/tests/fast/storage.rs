@@ -1,0 +1,251 @@
+//! The stores on a database of their own (`#[sqlx::test]`): to-dos, the outbox, the
+//! fault switches, and the lock order between web and worker.
+
+use std::time::Duration;
+
+use common::{
+    context::RequestContext,
+    db::{Database, Db},
+    faults::{Fault, Faults, Setting, store as fault_store},
+    job::{Job, JobMessage},
+    metrics::Metrics,
+};
+use sqlx::{Connection, PgPool};
+use tests::eventually;
+use uuid::Uuid;
+use web::{outbox, todos};
+
+fn db_for(pool: &PgPool, user: Option<&str>) -> Db {
+    Database::new(pool.clone(), Faults::off(), Metrics::disabled()).for_work(RequestContext {
+        user: user.map(str::to_owned),
+        fault_scope: None,
+    })
+}
+
+async fn add(db: &Db, title: &str) -> (Uuid, JobMessage) {
+    let id = Uuid::new_v4();
+    let job = JobMessage::new(Job::EnrichTodo { todo_id: id });
+    let mut tx = db.begin().await.unwrap();
+    todos::insert(db, &mut tx, id, title, "trace")
+        .await
+        .unwrap();
+    outbox::record(db, &mut tx, &job).await.unwrap();
+    db.commit(tx).await.unwrap();
+    (id, job)
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn todos_belong_to_their_owner(pool: PgPool) {
+    let ada = db_for(&pool, Some("ada"));
+    let (id, _) = add(&ada, "mine").await;
+    let rows = todos::list(&ada).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].job_state.as_deref(),
+        Some("pending"),
+        "recorded, not sent yet"
+    );
+    let bob = db_for(&pool, Some("bob"));
+    assert!(todos::list(&bob).await.unwrap().is_empty());
+    assert!(todos::get(&bob, id).await.unwrap().is_none());
+    let mut tx = bob.begin().await.unwrap();
+    assert!(
+        !todos::delete(&bob, &mut tx, id).await.unwrap(),
+        "bob cannot delete ada's"
+    );
+    bob.commit(tx).await.unwrap();
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn completing_reports_whether_anything_changed(pool: PgPool) {
+    let db = db_for(&pool, None);
+    let (id, _) = add(&db, "ship it").await;
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(
+        todos::set_completed(&db, &mut tx, id, true, "t")
+            .await
+            .unwrap(),
+        Some(true)
+    );
+    assert_eq!(
+        todos::set_completed(&db, &mut tx, id, true, "t")
+            .await
+            .unwrap(),
+        Some(false)
+    );
+    assert_eq!(
+        todos::set_completed(&db, &mut tx, Uuid::new_v4(), true, "t")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(todos::clear_completed(&db, &mut tx).await.unwrap(), 1);
+    db.commit(tx).await.unwrap();
+    assert!(todos::list(&db).await.unwrap().is_empty());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_pending_job_is_claimed_by_one_sender_only(pool: PgPool) {
+    let db = db_for(&pool, None);
+    let (_, job) = add(&db, "once").await;
+    let mut first = db.begin().await.unwrap();
+    assert!(
+        outbox::store::claim_pending(&db, &mut first, job.job_id)
+            .await
+            .unwrap()
+    );
+    // A second sender (the relay, another instance) skips the locked row.
+    let mut second = db.begin().await.unwrap();
+    assert!(
+        !outbox::store::claim_pending(&db, &mut second, job.job_id)
+            .await
+            .unwrap()
+    );
+    let pending = outbox::store::lock_pending(&mut second, 0, 20)
+        .await
+        .unwrap();
+    assert!(pending.is_empty(), "the relay skips it too");
+    db.commit(second).await.unwrap();
+    outbox::store::mark_queued(&db, &mut first, job.job_id, "m-1")
+        .await
+        .unwrap();
+    db.commit(first).await.unwrap();
+    let mut again = db.begin().await.unwrap();
+    assert!(
+        !outbox::store::claim_pending(&db, &mut again, job.job_id)
+            .await
+            .unwrap(),
+        "sent already"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_relay_waits_out_the_grace_period_and_keeps_the_trace_context(pool: PgPool) {
+    // What a binary does at start-up: the outbox stores baggage through it.
+    common::telemetry::install_propagator();
+    let db = db_for(&pool, Some("ada"));
+    let (_, job) = add(&db, "later").await;
+    let mut tx = pool.begin().await.unwrap();
+    assert!(
+        outbox::store::lock_pending(&mut tx, 60_000, 20)
+            .await
+            .unwrap()
+            .is_empty(),
+        "too young"
+    );
+    let jobs = outbox::store::lock_pending(&mut tx, 0, 20).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].message(), Some(job));
+    // The user travels in the stored baggage (no span here, so no traceparent).
+    let ctx = RequestContext::from_baggage(&jobs[0].origin());
+    assert_eq!(ctx.user.as_deref(), Some("ada"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_dead_job_is_listed_and_redriven_once(pool: PgPool) {
+    let db = db_for(&pool, None);
+    let (_, job) = add(&db, "doomed").await;
+    sqlx::query("UPDATE jobs SET state = 'dead', attempts = 3, last_error = 'boom'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dead = outbox::store::dead(&db).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].title.as_deref(), Some("doomed"));
+    assert_eq!(dead[0].last_error.as_deref(), Some("boom"));
+    outbox::store::redriven(&db, job.job_id, "m-2", "redrive-trace")
+        .await
+        .unwrap();
+    let (state, attempts, trace): (String, i32, String) =
+        sqlx::query_as("SELECT state, attempts, trace_id FROM jobs")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (state.as_str(), attempts, trace.as_str()),
+        ("queued", 0, "redrive-trace")
+    );
+    assert!(
+        outbox::store::dead_one(&db, job.job_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        outbox::store::mark_dead(&pool, &[job.job_id])
+            .await
+            .unwrap(),
+        1,
+        "the DLQ is the truth"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn fault_switches_round_trip_and_reach_a_registry(pool: PgPool) {
+    let mut setting = Setting::off(Fault::SlowDb);
+    setting.enabled = true;
+    setting.probability = 0.5;
+    setting.scope = Some("talk-1".into());
+    fault_store::upsert(&pool, &setting).await.unwrap();
+    let listed = fault_store::list(&pool).await.unwrap();
+    assert_eq!(listed.len(), Fault::ALL.len(), "every fault, stored or off");
+    assert_eq!(listed.iter().find(|s| s.name == "slow_db"), Some(&setting));
+    let faults = Faults::new(fault_store::loader(pool), Duration::ZERO, Some(1));
+    faults.refresh_if_stale().await;
+    assert_eq!(faults.enabled_names(), vec!["slow_db"]);
+}
+
+/// A to-do deleted while its job runs waits for the job instead of deadlocking with it
+/// (found by the compose contract run's load).
+#[sqlx::test(migrations = "../migrations")]
+async fn deleting_a_todo_while_its_job_runs_waits_for_the_job(pool: PgPool) {
+    let db = db_for(&pool, None);
+    let (todo, job) = add(&db, "racing").await;
+    // The worker's transaction, as worker/src/jobs does it: the job row first.
+    let mut worker = pool.acquire().await.unwrap().detach();
+    let mut worker_tx = Connection::begin(&mut worker).await.unwrap();
+    sqlx::query("SELECT state FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(job.job_id)
+        .execute(&mut *worker_tx)
+        .await
+        .unwrap();
+    // Meanwhile the user deletes the to-do.
+    let deleting = db.clone();
+    let delete = tokio::spawn(async move {
+        let mut tx = deleting.begin().await?;
+        let deleted = todos::delete(&deleting, &mut tx, todo).await?;
+        deleting.commit(tx).await?;
+        Ok::<_, sqlx::Error>(deleted)
+    });
+    eventually(
+        "the delete to wait for a lock",
+        Duration::from_secs(10),
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        },
+    )
+    .await;
+    // The worker goes on to the to-do row: with one lock order, nobody deadlocks.
+    let updated = tokio::time::timeout(
+        Duration::from_secs(10),
+        sqlx::query("UPDATE todos SET tags = '{racing}' WHERE id = $1")
+            .bind(todo)
+            .execute(&mut *worker_tx),
+    )
+    .await
+    .expect("the worker's update does not wait on the delete");
+    assert!(updated.is_ok(), "no deadlock for the worker: {updated:?}");
+    worker_tx.commit().await.unwrap();
+    let deleted = delete.await.unwrap();
+    assert!(
+        matches!(deleted, Ok(true)),
+        "the delete went through: {deleted:?}"
+    );
+}
