@@ -1,10 +1,13 @@
 //! The to-dos table: every query web makes on it, each in a DB client span (through
 //! [`Db`], so the request's user, faults and measurements apply). A to-do belongs to
-//! its owner, the work's user (`guest` when nobody signed in).
+//! its owner, the work's user (`guest` when nobody signed in). The list reads each
+//! to-do's latest job alongside it; everything else on `jobs` is the outbox's.
 
 use chrono::{DateTime, Utc};
 use common::{db::Db, faults::Fault};
 use sqlx::{FromRow, PgConnection};
+
+use crate::outbox;
 use uuid::Uuid;
 
 /// A to-do with the state of its latest job, as the list shows it.
@@ -199,33 +202,10 @@ pub async fn set_completed(
     .await
 }
 
-/// Locks the jobs of the to-dos a delete is about to touch. Deleting a to-do sets its
-/// jobs' `todo_id` to NULL, which locks those job rows; the worker locks a job row first
-/// and the to-do second. Taking the job rows first here too keeps one lock order, so a
-/// delete racing a job waits for it instead of deadlocking.
-async fn lock_jobs_of(
-    db: &Db,
-    conn: &mut PgConnection,
-    id: Option<Uuid>,
-) -> Result<(), sqlx::Error> {
-    const SQL: &str = "SELECT j.id FROM jobs j JOIN todos t ON t.id = j.todo_id \
-        WHERE t.owner = $1 AND ($2::uuid IS NULL AND t.completed OR t.id = $2) \
-        ORDER BY j.id FOR UPDATE OF j";
-    db.run(
-        db.span("SELECT", "jobs", SQL),
-        sqlx::query(SQL)
-            .bind(db.ctx().owner())
-            .bind(id)
-            .execute(conn),
-    )
-    .await
-    .map(|_| ())
-}
-
 /// Deletes one to-do (in a transaction, after locking its jobs); false when it does not
 /// exist.
 pub async fn delete(db: &Db, conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
-    lock_jobs_of(db, conn, Some(id)).await?;
+    outbox::store::lock_jobs_of_todos(db, conn, Some(id)).await?;
     const SQL: &str = "DELETE FROM todos WHERE id = $1 AND owner = $2";
     db.run(
         db.span("DELETE", "todos", SQL),
@@ -240,7 +220,7 @@ pub async fn delete(db: &Db, conn: &mut PgConnection, id: Uuid) -> Result<bool, 
 
 /// Deletes the owner's completed to-dos (in a transaction, after locking their jobs).
 pub async fn clear_completed(db: &Db, conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
-    lock_jobs_of(db, conn, None).await?;
+    outbox::store::lock_jobs_of_todos(db, conn, None).await?;
     const SQL: &str = "DELETE FROM todos WHERE completed AND owner = $1";
     db.run(
         db.span("DELETE", "todos", SQL),

@@ -77,6 +77,30 @@ pub async fn mark_queued(
     .map(|_| ())
 }
 
+/// Locks the jobs of the owner's to-dos a delete is about to touch (`id`, or with `None`
+/// the completed ones). Deleting a to-do sets its jobs' `todo_id` to NULL, which locks
+/// those job rows; the worker locks a job row first and the to-do second. Taking the job
+/// rows first here too keeps one lock order, so a delete racing a job waits for it
+/// instead of deadlocking.
+pub async fn lock_jobs_of_todos(
+    db: &Db,
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "SELECT j.id FROM jobs j JOIN todos t ON t.id = j.todo_id \
+        WHERE t.owner = $1 AND ($2::uuid IS NULL AND t.completed OR t.id = $2) \
+        ORDER BY j.id FOR UPDATE OF j";
+    db.run(
+        db.span("SELECT", "jobs", SQL),
+        sqlx::query(SQL)
+            .bind(db.ctx().owner())
+            .bind(id)
+            .execute(conn),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// A job as stored: enough to send it again in the trace that caused it.
 #[derive(Debug, Clone, FromRow)]
 pub struct StoredJob {
