@@ -13,14 +13,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use opentelemetry::KeyValue;
 use sqlx::{PgPool, Postgres, Transaction};
-use tracing::Instrument;
+use tracing::instrument::WithSubscriber;
 
 use crate::{
     context::RequestContext,
     faults::{Fault, Faults},
     metrics::Metrics,
-    spans::{self, QuerySpan},
+    spans::{self, Marks, QuerySpan, Tracer},
 };
 
 /// Told about every query (web's insights count each user's slow writes).
@@ -31,31 +32,47 @@ pub trait QueryObserver: Send + Sync {
 #[derive(Clone)]
 pub struct Database(Arc<Shared>);
 
+#[derive(Clone)]
 struct Shared {
     pool: PgPool,
     faults: Faults,
     metrics: Metrics,
+    tracer: Tracer,
     observer: Option<Arc<dyn QueryObserver>>,
 }
 
 impl Database {
+    /// Queries on `pool`, with these fault switches and metrics, and no spans until
+    /// [`Database::traced_by`] gives it a tracer.
     pub fn new(pool: PgPool, faults: Faults, metrics: Metrics) -> Self {
         Self(Arc::new(Shared {
             pool,
             faults,
             metrics,
+            tracer: Tracer::disabled(),
             observer: None,
+        }))
+    }
+
+    /// The same database, with a CLIENT span for every query.
+    pub fn traced_by(self, tracer: Tracer) -> Self {
+        Self(Arc::new(Shared {
+            tracer,
+            ..(*self.0).clone()
         }))
     }
 
     /// The same database, with `observer` told about every query.
     pub fn observed_by(self, observer: Arc<dyn QueryObserver>) -> Self {
         Self(Arc::new(Shared {
-            pool: self.0.pool.clone(),
-            faults: self.0.faults.clone(),
-            metrics: self.0.metrics.clone(),
             observer: Some(observer),
+            ..(*self.0).clone()
         }))
+    }
+
+    /// What makes its query spans (the fault switches' own queries use it too).
+    pub fn tracer(&self) -> &Tracer {
+        &self.0.tracer
     }
 
     /// The pool itself, for what is deliberately untraced and free of faults (the
@@ -95,29 +112,46 @@ impl Db {
         self.database.0.faults.active(fault, &self.ctx)
     }
 
-    /// A query's CLIENT span (see [`spans::query`]) for this work's user.
+    /// A query's CLIENT span (see [`spans::query`]) for this work's user, a child of the
+    /// current `tracing` span.
     pub fn span(
         &self,
         operation: &'static str,
         collection: &'static str,
         sql: &'static str,
     ) -> QuerySpan {
-        spans::query(operation, collection, sql, self.ctx.user.as_deref())
+        spans::query(
+            &self.database.0.tracer,
+            operation,
+            collection,
+            sql,
+            self.ctx.user.as_deref(),
+        )
     }
 
-    /// Runs a query inside `query`'s span, applying the `db_unavailable` and `slow_db`
-    /// faults; an error sets the span's status and `error.type` and adds an `exception`
-    /// event, so a failed query explains itself in the trace.
-    pub async fn run<T, F>(&self, query: QuerySpan, fut: F) -> Result<T, sqlx::Error>
+    /// Runs a query inside `query`'s span (which ends with it), applying the
+    /// `db_unavailable` and `slow_db` faults; an error sets the span's status and
+    /// `error.type` and adds an `exception` event, so a failed query explains itself in
+    /// the trace.
+    pub async fn run<T, F>(&self, mut query: QuerySpan, fut: F) -> Result<T, sqlx::Error>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.run_in(&mut query, fut).await
+    }
+
+    /// [`Db::run`], leaving the span open for the caller to add to (e.g.
+    /// `db.response.returned_rows`); it ends when the caller drops it.
+    pub async fn run_in<T, F>(&self, query: &mut QuerySpan, fut: F) -> Result<T, sqlx::Error>
     where
         F: Future<Output = Result<T, sqlx::Error>>,
     {
         let started = Instant::now();
         let faults = &self.database.0.faults;
         if let Some(fault) = faults.active(Fault::DbUnavailable, &self.ctx) {
-            fault.mark(&query.span);
+            fault.mark(query);
             spans::record_error(
-                &query.span,
+                query,
                 "db_unavailable",
                 &"connection refused: database unavailable (fault injected)",
             );
@@ -126,19 +160,27 @@ impl Db {
             return Err(sqlx::Error::PoolTimedOut);
         }
         if let Some(fault) = faults.active(Fault::SlowDb, &self.ctx) {
-            fault.mark(&query.span);
+            fault.mark(query);
             let latency = Duration::from_millis(fault.param("latency_ms"));
-            tokio::time::sleep(latency)
-                .instrument(query.span.clone())
-                .await;
+            tokio::time::sleep(latency).await;
         }
-        let result = fut.instrument(query.span.clone()).await;
+        // sqlx polls its row stream in the `tracing` span current when the stream was
+        // made (`in_current_span`), entering and leaving it for every row: the SERVER span,
+        // twenty times for a page of twenty to-dos. The query runs with no subscriber
+        // instead; its span in the trace is the one made above. (sqlx's own log of a slow
+        // statement goes with it: the span has the duration.)
+        let result = fut.with_subscriber(tracing::Dispatch::none()).await;
         if let Err(e) = &result {
-            spans::record_error(&query.span, "db_error", e);
+            spans::record_error(query, "db_error", e);
         }
         // Injected latency included: that is what the user waited.
         self.observe(query.operation, started.elapsed(), result.is_ok());
         result
+    }
+
+    /// `db.response.returned_rows` on a query's span.
+    pub fn returned_rows(query: &mut QuerySpan, rows: usize) {
+        query.attribute(KeyValue::new("db.response.returned_rows", rows as i64));
     }
 
     fn observe(&self, operation: &'static str, elapsed: Duration, ok: bool) {

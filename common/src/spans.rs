@@ -1,54 +1,132 @@
 //! Span helpers every hop shares: DB client spans by the OpenTelemetry database semantic
 //! conventions (sqlx emits none), marking a span failed, and the current trace id.
 //!
+//! A query's CLIENT span is made with the OpenTelemetry API directly ([`Tracer`]), as a
+//! child of the current `tracing` span (the request's SERVER span, the record's CONSUMER
+//! span): a leaf needs none of what `tracing` adds (an entered-span stack, per-poll
+//! enter/exit, field visitors), and the hot path of a request makes one per query.
 //! The query text is the parameterised SQL (`$1`, `$2`…): values never reach a span, so
 //! `db.query.text` is sanitised by construction.
 
-use opentelemetry::{KeyValue, trace::Status};
-use tracing::{Span, field::Empty};
+use std::borrow::Cow;
+
+use opentelemetry::{
+    KeyValue,
+    trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _},
+};
+use opentelemetry_sdk::trace::SdkTracer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// A query's CLIENT span and its operation (`INSERT`…, for metrics and observers).
-#[derive(Clone)]
+/// Makes query spans; `disabled()` makes none (no OpenTelemetry, or a test).
+#[derive(Clone, Debug, Default)]
+pub struct Tracer(Option<SdkTracer>);
+
+impl Tracer {
+    pub fn new(tracer: SdkTracer) -> Self {
+        Self(Some(tracer))
+    }
+
+    pub fn disabled() -> Self {
+        Self(None)
+    }
+}
+
+/// What a span can be told, whichever kind it is: the `tracing` spans (HTTP, messaging)
+/// and the query spans made with the OpenTelemetry API.
+pub trait Marks {
+    fn attribute(&mut self, attribute: KeyValue);
+    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>);
+    fn error_status(&mut self, message: String);
+}
+
+impl Marks for tracing::Span {
+    fn attribute(&mut self, attribute: KeyValue) {
+        self.set_attribute(attribute.key, attribute.value);
+    }
+
+    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>) {
+        self.add_event(name, attributes);
+    }
+
+    fn error_status(&mut self, message: String) {
+        self.set_status(Status::error(message));
+    }
+}
+
+/// A query's CLIENT span (ended when dropped) and its operation (for metrics).
 pub struct QuerySpan {
-    pub span: Span,
+    span: Option<opentelemetry_sdk::trace::Span>,
     pub operation: &'static str,
+}
+
+impl Marks for QuerySpan {
+    fn attribute(&mut self, attribute: KeyValue) {
+        if let Some(span) = &mut self.span {
+            span.set_attribute(attribute);
+        }
+    }
+
+    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>) {
+        if let Some(span) = &mut self.span {
+            span.add_event(name, attributes);
+        }
+    }
+
+    fn error_status(&mut self, message: String) {
+        if let Some(span) = &mut self.span {
+            span.set_status(Status::error(message));
+        }
+    }
 }
 
 /// A CLIENT span named `{operation} {collection}` (e.g. `INSERT todos`), or just
 /// `{operation}` when the statement has no collection (`BEGIN`, `SELECT 1`), carrying
-/// the user it runs for.
+/// the user it runs for; a child of the current `tracing` span.
 pub fn query(
+    tracer: &Tracer,
     operation: &'static str,
     collection: &'static str,
     sql: &'static str,
     user: Option<&str>,
 ) -> QuerySpan {
-    let (name, collection) = match collection {
-        "" => (operation.to_owned(), None),
-        c => (format!("{operation} {c}"), Some(c)),
+    let Some(tracer) = &tracer.0 else {
+        return QuerySpan {
+            span: None,
+            operation,
+        };
     };
-    let span = tracing::info_span!(
-        "db.query",
-        otel.name = name,
-        otel.kind = "client",
-        db.system.name = "postgresql",
-        db.operation.name = operation,
-        db.collection.name = collection,
-        db.query.text = normalise(sql),
-        db.response.returned_rows = Empty,
-        enduser.id = user,
-        error.type = Empty,
-    );
-    QuerySpan { span, operation }
+    let name: Cow<'static, str> = match collection {
+        "" => Cow::Borrowed(operation),
+        c => Cow::Owned(format!("{operation} {c}")),
+    };
+    let mut attributes = Vec::with_capacity(5);
+    attributes.push(KeyValue::new("db.system.name", "postgresql"));
+    attributes.push(KeyValue::new("db.operation.name", operation));
+    if !collection.is_empty() {
+        attributes.push(KeyValue::new("db.collection.name", collection));
+    }
+    attributes.push(KeyValue::new("db.query.text", normalise(sql)));
+    if let Some(user) = user {
+        attributes.push(KeyValue::new("enduser.id", user.to_owned()));
+    }
+    let parent = tracing::Span::current().context();
+    let span = tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Client)
+        .with_attributes(attributes)
+        .start_with_context(tracer, &parent);
+    QuerySpan {
+        span: Some(span),
+        operation,
+    }
 }
 
 /// Marks `span` as failed: status Error, `error.type`, and an `exception` event.
-pub fn record_error(span: &Span, error_type: &str, error: &dyn std::fmt::Display) {
+pub fn record_error(span: &mut impl Marks, error_type: &str, error: &dyn std::fmt::Display) {
     let message = error.to_string();
-    span.record("error.type", error_type);
-    span.set_status(Status::error(message.clone()));
-    span.add_event(
+    span.attribute(KeyValue::new("error.type", error_type.to_owned()));
+    span.error_status(message.clone());
+    span.event(
         "exception",
         vec![
             KeyValue::new("exception.type", error_type.to_owned()),
@@ -59,8 +137,7 @@ pub fn record_error(span: &Span, error_type: &str, error: &dyn std::fmt::Display
 
 /// The trace id of the current span as 32 hex digits (all zeros outside a trace).
 pub fn current_trace_id() -> String {
-    use opentelemetry::trace::TraceContextExt;
-    Span::current()
+    tracing::Span::current()
         .context()
         .span()
         .span_context()
@@ -68,9 +145,16 @@ pub fn current_trace_id() -> String {
         .to_string()
 }
 
-/// SQL laid out on one line, as it should read in a trace viewer.
-fn normalise(sql: &str) -> String {
-    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+/// SQL laid out on one line, as it should read in a trace viewer. The queries here are
+/// written on one line already (Rust drops a `\`-continued line's break and indent), so
+/// this borrows them as they are: no copy per query.
+fn normalise(sql: &'static str) -> Cow<'static, str> {
+    let clean = !sql.contains(['\n', '\t']) && !sql.contains("  ") && sql.trim() == sql;
+    if clean {
+        Cow::Borrowed(sql)
+    } else {
+        Cow::Owned(sql.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
 }
 
 #[cfg(test)]
@@ -81,5 +165,9 @@ mod tests {
             super::normalise("SELECT id\n  FROM todos\n WHERE id = $1"),
             "SELECT id FROM todos WHERE id = $1"
         );
+        assert!(matches!(
+            super::normalise("SELECT 1"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

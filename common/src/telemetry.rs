@@ -34,15 +34,39 @@ use opentelemetry_sdk::{
     error::OTelSdkResult,
     metrics::SdkMeterProvider,
     propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::{SdkTracerProvider, SpanData, SpanProcessor},
+    trace::{SdkTracer, SdkTracerProvider, SpanData, SpanProcessor},
 };
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
-use crate::{config, metrics::Metrics};
+use crate::{config, metrics::Metrics, spans::Tracer};
 
-/// Libraries whose INFO output is noise in a trace (sqlx logs every statement at INFO).
+/// What is exported (and printed unless RUST_LOG says otherwise): INFO, but WARN for
+/// libraries whose INFO output is noise in a trace (sqlx logs every statement at INFO).
 const DEFAULT_FILTER: &str = "info,sqlx=warn,aws_smithy_runtime=warn,aws_config=warn,\
 hyper=warn,h2=warn,reqwest=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=warn";
+
+/// [`DEFAULT_FILTER`] as target directives only: cheaper than an EnvFilter, which also
+/// looks at every span's enter and exit for span directives.
+fn default_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_targets([
+            ("sqlx", LevelFilter::WARN),
+            ("aws_smithy_runtime", LevelFilter::WARN),
+            ("aws_config", LevelFilter::WARN),
+            ("hyper", LevelFilter::WARN),
+            ("h2", LevelFilter::WARN),
+            ("reqwest", LevelFilter::WARN),
+            ("tower", LevelFilter::WARN),
+            ("opentelemetry", LevelFilter::WARN),
+            ("opentelemetry_sdk", LevelFilter::WARN),
+        ])
+}
 
 /// Owns the providers: [`Telemetry::flush`] exports what is buffered (call it at the end
 /// of every Lambda invocation); dropping it flushes and shuts down.
@@ -50,6 +74,7 @@ pub struct Telemetry {
     provider: SdkTracerProvider,
     meters: Option<SdkMeterProvider>,
     metrics: Metrics,
+    tracer: Tracer,
     gate: SpanGate,
 }
 
@@ -110,37 +135,41 @@ impl Telemetry {
             .as_ref()
             .map_or_else(Metrics::disabled, |m| Metrics::new(m));
 
-        let otel = tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(default_service))
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_level(false);
-        let console = if exporting {
-            tracing_subscriber::fmt::layer()
-                .compact()
-                .with_target(false)
-                .with_ansi(std::io::stdout().is_terminal())
-                .boxed()
+        let tracer = if disabled {
+            Tracer::disabled()
         } else {
-            tracing_tree::HierarchicalLayer::new(2)
-                .with_ansi(std::io::stdout().is_terminal())
-                .with_targets(false)
-                .with_bracketed_fields(true)
-                .with_deferred_spans(true)
-                .with_span_retrace(true)
-                .boxed()
+            Tracer::new(provider.tracer(default_service))
         };
-        // RUST_LOG decides what is printed; what is exported does not depend on it (a
-        // quiet console must not silence the traces).
-        let printed =
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-        let otel = (!disabled).then(|| otel.with_filter(EnvFilter::new(DEFAULT_FILTER)));
-        tracing_subscriber::registry()
-            .with(otel)
-            .with(console.with_filter(printed))
-            .try_init()
-            .map_err(|e| anyhow::anyhow!("tracing subscriber: {e}"))?;
+        let sdk_tracer = (!disabled).then(|| provider.tracer(default_service));
+        // What is exported never depends on RUST_LOG (a quiet console must not silence
+        // the traces); RUST_LOG decides what is printed. When both want the same (RUST_LOG
+        // unset) or only the exporter is left (RUST_LOG=off), one global filter does:
+        // per-layer filters cost a check on every enter and exit of every span.
+        let registry = tracing_subscriber::registry();
+        let installed = match config::var("RUST_LOG") {
+            None => registry
+                .with(default_filter())
+                .with(sdk_tracer.map(otel_layer))
+                .with(console_layer(exporting))
+                .try_init(),
+            // Nothing to print, nor to export: no span is made at all.
+            Some(off) if off == "off" && sdk_tracer.is_none() => {
+                registry.with(LevelFilter::OFF).try_init()
+            }
+            Some(off) if off == "off" => registry
+                .with(default_filter())
+                .with(sdk_tracer.map(otel_layer))
+                .try_init(),
+            Some(_) => {
+                let printed = EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+                registry
+                    .with(sdk_tracer.map(|t| otel_layer(t).with_filter(default_filter())))
+                    .with(console_layer(exporting).with_filter(printed))
+                    .try_init()
+            }
+        };
+        installed.map_err(|e| anyhow::anyhow!("tracing subscriber: {e}"))?;
 
         if let Some(endpoint) = otlp_endpoint() {
             tracing::info!(%endpoint, "exporting traces over OTLP/HTTP");
@@ -151,6 +180,7 @@ impl Telemetry {
             provider,
             meters,
             metrics,
+            tracer,
             gate,
         })
     }
@@ -158,6 +188,11 @@ impl Telemetry {
     /// The instruments on this process's meter provider (disabled when not exporting).
     pub fn metrics(&self) -> Metrics {
         self.metrics.clone()
+    }
+
+    /// What makes query spans with the OpenTelemetry API (disabled with the SDK).
+    pub fn tracer(&self) -> Tracer {
+        self.tracer.clone()
     }
 
     /// The switch that makes ended spans vanish (the `lost_spans` fault).
@@ -202,6 +237,47 @@ impl Flusher {
         {
             tracing::warn!(error = %e, "metric flush failed");
         }
+    }
+}
+
+/// The `tracing` → OpenTelemetry bridge, without busy/idle timings (two clock reads per
+/// enter and exit, on every poll of an instrumented future) and without OpenTelemetry
+/// context activation on enter (nothing here reads `Context::current()`: spans take their
+/// parent from `tracing`).
+fn otel_layer<S>(tracer: SdkTracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_level(false)
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+}
+
+/// Logs one per line when exporting (the collector shows the spans); a readable span tree
+/// otherwise.
+fn console_layer<S>(exporting: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    if exporting {
+        tracing_subscriber::fmt::layer()
+            .compact()
+            .with_target(false)
+            .with_ansi(std::io::stdout().is_terminal())
+            .boxed()
+    } else {
+        tracing_tree::HierarchicalLayer::new(2)
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_targets(false)
+            .with_bracketed_fields(true)
+            .with_deferred_spans(true)
+            .with_span_retrace(true)
+            .boxed()
     }
 }
 
@@ -314,4 +390,15 @@ fn otlp_endpoint() -> Option<String> {
 fn service_name_configured() -> bool {
     config::var("OTEL_SERVICE_NAME").is_some()
         || config::var("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_filter_says_what_its_text_says() {
+        let parsed: tracing_subscriber::filter::Targets = super::DEFAULT_FILTER
+            .parse()
+            .expect("the default filter parses");
+        assert_eq!(format!("{parsed}"), format!("{}", super::default_filter()));
+    }
 }

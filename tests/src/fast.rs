@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderMap, Request, StatusCode},
 };
 use clap::Parser;
-use common::metrics::Metrics;
+use common::{metrics::Metrics, spans::Tracer};
 use sqlx::PgPool;
 use tower::ServiceExt;
 use web::{config::Config, state::AppState};
@@ -62,9 +62,14 @@ impl FastApp {
         }
         args.extend_from_slice(settings);
         let config = Config::try_parse_from(args).expect("web's settings");
-        let state = web::app::state(&config, pool.clone(), Metrics::disabled())
-            .await
-            .expect("web's state");
+        let state = web::app::state(
+            &config,
+            pool.clone(),
+            Metrics::disabled(),
+            Tracer::disabled(),
+        )
+        .await
+        .expect("web's state");
         let router = web::router(state.clone(), config.faults_admin_token.clone());
         Self {
             router,

@@ -9,6 +9,7 @@ use common::{
     db::Database,
     faults::{Faults, store},
     metrics::Metrics,
+    spans::Tracer,
     sqs::{self, Calls},
     telemetry::Telemetry,
 };
@@ -25,7 +26,7 @@ use crate::{
     pages,
     queue::JobQueue,
     request, routes, security,
-    state::{AppState, Site},
+    state::{AppState, Parts, Site},
     web_error,
 };
 
@@ -69,7 +70,12 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
 
 /// The state every handler shares, on a migrated `pool`: the fault switches (with
 /// `FAULTS` applied), the database with its observers, the queue and the outbox.
-pub async fn state(config: &Config, pool: PgPool, metrics: Metrics) -> anyhow::Result<AppState> {
+pub async fn state(
+    config: &Config,
+    pool: PgPool,
+    metrics: Metrics,
+    tracer: Tracer,
+) -> anyhow::Result<AppState> {
     let switches = &config.fault_switches;
     let faults = Faults::new(
         store::loader(pool.clone()),
@@ -77,13 +83,14 @@ pub async fn state(config: &Config, pool: PgPool, metrics: Metrics) -> anyhow::R
         switches.faults_seed,
     );
     for setting in &config.faults.0 {
-        store::upsert(&pool, setting)
+        store::upsert(&pool, &tracer, setting)
             .await
             .with_context(|| format!("applying FAULTS ({})", setting.name))?;
         tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
     }
     let insights = Insights::default();
     let db = Database::new(pool, faults.clone(), metrics.clone())
+        .traced_by(tracer)
         .observed_by(Arc::new(insights.clone()));
     let queue = JobQueue::new(
         sqs::client(Calls::Quick).await,
@@ -91,7 +98,7 @@ pub async fn state(config: &Config, pool: PgPool, metrics: Metrics) -> anyhow::R
         config.jobs_dlq_url.clone(),
         faults.clone(),
     );
-    Ok(AppState {
+    Ok(AppState::new(Parts {
         db,
         outbox: Outbox::new(queue, config.relay()),
         faults,
@@ -101,7 +108,7 @@ pub async fn state(config: &Config, pool: PgPool, metrics: Metrics) -> anyhow::R
             jaeger_ui_url: config.jaeger_ui_url.as_str().into(),
             faults_panel: config.faults_enabled,
         },
-    })
+    }))
 }
 
 /// The built service: connected, migrated, bound, not yet serving.
@@ -113,7 +120,7 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config, metrics: Metrics) -> anyhow::Result<Self> {
+    pub async fn build(config: Config, telemetry: &Telemetry) -> anyhow::Result<Self> {
         let url = &config.database.database_url;
         ensure_database(url).await?;
         let pool = PgPoolOptions::new()
@@ -126,7 +133,7 @@ impl Application {
             .run(&pool)
             .await
             .context("running database migrations")?;
-        let state = state(&config, pool, metrics).await?;
+        let state = state(&config, pool, telemetry.metrics(), telemetry.tracer()).await?;
         let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
             .await
             .with_context(|| format!("binding port {} (PORT)", config.port))?;
@@ -148,14 +155,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let AppState {
-            db,
-            outbox,
-            faults,
-            metrics,
-            ..
-        } = self.state;
-        let relay = tokio::spawn(outbox.clone().run_relay(db.clone(), faults, metrics));
+        let app = self.state;
+        let (db, outbox) = (app.db.clone(), app.outbox.clone());
+        let relay = tokio::spawn(outbox.clone().run_relay(
+            db.clone(),
+            app.faults.clone(),
+            app.metrics.clone(),
+        ));
         // ECS sends SIGTERM, then SIGKILL after its stop timeout (30 s by default): stop
         // accepting, give in-flight requests `SHUTDOWN_GRACE_MS`, drain the outbox once.
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -202,7 +208,7 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
 pub async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let telemetry = Telemetry::init("todo-web", None)?;
-    let app = Application::build(config, telemetry.metrics()).await?;
+    let app = Application::build(config, &telemetry).await?;
     let addr = app.local_addr()?;
     // Tests and scripts wait for this exact line.
     println!("todo-web listening on http://{addr}");

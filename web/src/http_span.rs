@@ -62,7 +62,7 @@ impl MakeSpan<Body> for MakeServerSpan {
             http.route = route,
             url.path = req.uri().path(),
             url.scheme = "http",
-            network.protocol.version = ?req.version(),
+            network.protocol.version = protocol_version(req.version()),
             user_agent.original = user_agent,
             http.response.status_code = Empty,
             enduser.id = Empty,
@@ -80,11 +80,24 @@ impl MakeSpan<Body> for MakeServerSpan {
     }
 }
 
+/// `network.protocol.version` as the HTTP conventions write it (`1.1`, `2`).
+fn protocol_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
 #[derive(Clone, Copy)]
 pub struct RecordResponse;
 
 impl<B> OnResponse<B> for RecordResponse {
-    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
+    /// The status on the span. No per-request log event: the span and the metrics say it
+    /// all, and an event is copied into every exported span.
+    fn on_response(self, response: &Response<B>, _latency: Duration, span: &Span) {
         let status = response.status();
         // i64: tracing-opentelemetry turns unsigned integers into strings.
         span.record("http.response.status_code", i64::from(status.as_u16()));
@@ -92,12 +105,6 @@ impl<B> OnResponse<B> for RecordResponse {
             span.record("error.type", status.as_str());
             span.set_status(Status::error(format!("HTTP {status}")));
         }
-        tracing::info!(
-            parent: span,
-            status = status.as_u16(),
-            latency_ms = latency.as_secs_f64() * 1000.0,
-            "response"
-        );
     }
 }
 

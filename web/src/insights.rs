@@ -87,14 +87,14 @@ impl Insights {
         f(stats.entry(key).or_default())
     }
 
-    /// One finished request of `user`.
+    /// One finished request of `user`; `trace_id` is asked for only when it failed.
     pub fn record_request(
         &self,
         user: &str,
         elapsed: Duration,
         status: u16,
         route: &str,
-        trace_id: String,
+        trace_id: impl FnOnce() -> String,
     ) {
         self.with_user(user, |s| {
             s.requests += 1;
@@ -108,7 +108,7 @@ impl Insights {
                     s.error_traces.pop_front();
                 }
                 s.error_traces.push_back(ErrorTrace {
-                    trace_id,
+                    trace_id: trace_id(),
                     status,
                     route: route.to_owned(),
                 });

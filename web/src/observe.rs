@@ -29,6 +29,6 @@ pub async fn requests(State(app): State<AppState>, request: Request, next: Next)
     let elapsed = started.elapsed();
     app.metrics.http_request(&method, &route, status, elapsed);
     app.insights
-        .record_request(&owner, elapsed, status, &route, current_trace_id());
+        .record_request(&owner, elapsed, status, &route, current_trace_id);
     response
 }

@@ -153,21 +153,21 @@ impl JobQueue {
         ctx: &RequestContext,
         message: &JobMessage,
     ) -> Result<String, QueueError> {
-        let span = messaging::send_span(&self.name);
+        let mut span = messaging::send_span(&self.name);
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
         if let Some(fault) = self.faults.active(Fault::QueueUnavailable, ctx) {
-            fault.mark(&span);
+            fault.mark(&mut span);
             let e = QueueError {
                 operation: "SendMessage",
                 message: "connection refused: queue unavailable (fault injected)".into(),
             };
-            record_error(&span, "queue_unavailable", &e);
+            record_error(&mut span, "queue_unavailable", &e);
             return Err(e);
         }
         let mut attributes = match self.faults.active(Fault::BrokenPropagation, ctx) {
             Some(fault) => {
-                fault.mark(&span);
+                fault.mark(&mut span);
                 HashMap::new()
             }
             None => propagation::inject_sqs_attributes(&ctx.into_baggage(span.context()), 1),
@@ -181,7 +181,7 @@ impl JobQueue {
         }
         let body = match self.faults.active(Fault::PoisonMessage, ctx) {
             Some(fault) => {
-                fault.mark(&span);
+                fault.mark(&mut span);
                 poison(message)
             }
             None => message.encode(),
@@ -203,7 +203,7 @@ impl JobQueue {
             }
             Err(e) => {
                 let e = QueueError::new("SendMessage", e);
-                record_error(&span, "sqs_send_failed", &e);
+                record_error(&mut span, "sqs_send_failed", &e);
                 Err(e)
             }
         }

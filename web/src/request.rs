@@ -93,7 +93,7 @@ impl std::ops::Deref for Db {
 pub struct Page {
     pub user: Option<String>,
     pub faults_panel: bool,
-    pub jaeger_ui_url: String,
+    pub jaeger_ui_url: std::sync::Arc<str>,
 }
 
 impl Page {
@@ -101,7 +101,7 @@ impl Page {
         Self {
             user: ctx.user.clone(),
             faults_panel: app.site.faults_panel,
-            jaeger_ui_url: app.site.jaeger_ui_url.to_string(),
+            jaeger_ui_url: app.site.jaeger_ui_url.clone(),
         }
     }
 

@@ -1,13 +1,17 @@
-//! What every handler can reach: made once at start-up (`app.rs`), cheap to clone.
+//! What every handler can reach: made once at start-up (`app.rs`). A handle: cloning it
+//! (axum does, for every middleware and extractor of every request) is one reference
+//! count, not a copy of its parts.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use common::{db::Database, faults::Faults, metrics::Metrics};
 
 use crate::{insights::Insights, outbox::Outbox};
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+pub struct Parts {
     /// The database with faults, metrics and insights on every query.
     pub db: Database,
     /// Jobs: recorded with the change that causes them, then sent (the outbox).
@@ -16,6 +20,19 @@ pub struct AppState {
     pub metrics: Metrics,
     pub insights: Insights,
     pub site: Site,
+}
+
+impl AppState {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 /// What pages link to.

@@ -62,21 +62,20 @@ macro_rules! list_sql {
 /// mistake instead, one query for the rows and one per row for its job.
 pub async fn list(db: &Db) -> Result<Vec<TodoRow>, sqlx::Error> {
     if let Some(fault) = db.fault(Fault::NPlusOne) {
-        fault.mark(&tracing::Span::current());
+        fault.mark(&mut tracing::Span::current());
         return list_one_by_one(db).await;
     }
     const SQL: &str = list_sql!(" WHERE t.owner = $1 ORDER BY t.created_at, t.id");
-    let span = db.span("SELECT", "todos", SQL);
+    let mut span = db.span("SELECT", "todos", SQL);
     let rows = db
-        .run(
-            span.clone(),
+        .run_in(
+            &mut span,
             sqlx::query_as::<_, TodoRow>(SQL)
                 .bind(db.ctx().owner())
                 .fetch_all(db.pool()),
         )
         .await?;
-    span.span
-        .record("db.response.returned_rows", rows.len() as i64);
+    Db::returned_rows(&mut span, rows.len());
     Ok(rows)
 }
 

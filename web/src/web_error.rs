@@ -26,14 +26,14 @@ pub async fn inject(State(app): State<AppState>, request: Request, next: Next) -
     let Some(fault) = fault else {
         return next.run(request).await;
     };
-    let span = tracing::Span::current();
-    fault.mark(&span);
+    let mut span = tracing::Span::current();
+    fault.mark(&mut span);
     let status = u16::try_from(fault.param("status"))
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = "Something broke while handling this request (fault web_error is on).";
-    record_error(&span, "web_error", &message);
+    record_error(&mut span, "web_error", &message);
     AppError::Status {
         status,
         message: message.into(),

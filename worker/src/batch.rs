@@ -66,7 +66,7 @@ impl Worker {
             .active(Fault::LostSpans, &RequestContext::default())
         {
             Some(fault) => {
-                fault.mark(&tracing::Span::current());
+                fault.mark(&mut tracing::Span::current());
                 tracing::warn!("lost_spans: this invocation's spans will not be exported");
                 self.spans.discard(true);
             }
@@ -130,7 +130,7 @@ impl Worker {
                 let last = attempt >= self.max_receive_count;
                 self.metrics
                     .job(job_kind(record), if last { "dead" } else { "failed" });
-                record_error(&span, e.error_type(), e);
+                record_error(&mut span.clone(), e.error_type(), e);
                 self.record_failure(&db, record, attempt, e).await;
             }
         }
@@ -151,14 +151,14 @@ impl Worker {
             if let Some(fault) = db.fault(Fault::WorkerError) {
                 let fail_first = fault.param("fail_first_attempts");
                 if fail_first == 0 || i64::from(attempt) <= fail_first as i64 {
-                    fault.mark(span);
+                    fault.mark(&mut span.clone());
                     return Err(RecordError::Injected("worker_error"));
                 }
             }
             if let Some(fault) = db.fault(Fault::WorkerTimeout)
                 && i64::from(attempt) <= fault.param("attempts") as i64
             {
-                fault.mark(span);
+                fault.mark(&mut span.clone());
                 // Outlive the visibility timeout: SQS hands the message to another poller.
                 tokio::time::sleep(Duration::from_millis(fault.param("sleep_ms"))).await;
             }

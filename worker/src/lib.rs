@@ -64,7 +64,7 @@ fn worker(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Worker> {
     );
     let metrics = telemetry.metrics();
     Ok(Worker {
-        db: Database::new(pool, faults.clone(), metrics.clone()),
+        db: Database::new(pool, faults.clone(), metrics.clone()).traced_by(telemetry.tracer()),
         faults,
         metrics,
         spans: telemetry.span_gate(),

@@ -19,8 +19,8 @@ pub use registry::{Faults, Loader};
 use opentelemetry::KeyValue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::spans::Marks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -244,11 +244,11 @@ impl Active {
 
     /// `fault.name`, `fault.injected=true` and a `fault injected` event on `span`
     /// (and a log line, so a presenter's terminal shows it too).
-    pub fn mark(&self, span: &Span) {
+    pub fn mark(&self, span: &mut impl Marks) {
         tracing::info!(fault.name = self.fault.name(), "fault injected");
-        span.set_attribute("fault.name", self.fault.name());
-        span.set_attribute("fault.injected", true);
-        span.add_event(
+        span.attribute(KeyValue::new("fault.name", self.fault.name()));
+        span.attribute(KeyValue::new("fault.injected", true));
+        span.event(
             "fault injected",
             vec![
                 KeyValue::new("fault.name", self.fault.name()),

@@ -2,11 +2,10 @@
 //! span), or `db_unavailable` could never be switched off again.
 
 use sqlx::{FromRow, PgPool};
-use tracing::Instrument;
 
 use crate::{
     faults::{Fault, Loader, Setting},
-    spans,
+    spans::{self, Tracer},
 };
 
 const SELECT: &str = "SELECT name, enabled, probability, params, scope FROM faults";
@@ -41,19 +40,20 @@ async fn stored(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
 
 /// Runs `fut` in `span`, marking the span failed on error (no fault injection).
 async fn traced<T>(
-    span: spans::QuerySpan,
+    mut span: spans::QuerySpan,
     fut: impl Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, sqlx::Error> {
-    let result = fut.instrument(span.span.clone()).await;
+    let result = fut.await;
     if let Err(e) = &result {
-        spans::record_error(&span.span, "db_error", e);
+        spans::record_error(&mut span, "db_error", e);
     }
     result
 }
 
 /// Every fault of the catalogue, with its stored setting or "off".
-pub async fn list(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
-    let mut stored = traced(spans::query("SELECT", "faults", SELECT, None), stored(pool)).await?;
+pub async fn list(pool: &PgPool, tracer: &Tracer) -> Result<Vec<Setting>, sqlx::Error> {
+    let span = spans::query(tracer, "SELECT", "faults", SELECT, None);
+    let mut stored = traced(span, stored(pool)).await?;
     Ok(Fault::ALL
         .into_iter()
         .map(|f| match stored.iter().position(|s| s.name == f.name()) {
@@ -63,12 +63,12 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Setting>, sqlx::Error> {
         .collect())
 }
 
-pub async fn upsert(pool: &PgPool, s: &Setting) -> Result<(), sqlx::Error> {
+pub async fn upsert(pool: &PgPool, tracer: &Tracer, s: &Setting) -> Result<(), sqlx::Error> {
     const SQL: &str = "INSERT INTO faults (name, enabled, probability, params, scope) \
         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET enabled = $2, \
         probability = $3, params = $4, scope = $5, updated_at = now()";
     traced(
-        spans::query("INSERT", "faults", SQL, None),
+        spans::query(tracer, "INSERT", "faults", SQL, None),
         sqlx::query(SQL)
             .bind(&s.name)
             .bind(s.enabled)

@@ -9,6 +9,7 @@ use common::{
     faults::{Fault, Faults, Setting, store as fault_store},
     job::{Job, JobMessage},
     metrics::Metrics,
+    spans::Tracer,
 };
 use sqlx::{Connection, PgPool};
 use tests::eventually;
@@ -186,8 +187,10 @@ async fn fault_switches_round_trip_and_reach_a_registry(pool: PgPool) {
     setting.enabled = true;
     setting.probability = 0.5;
     setting.scope = Some("talk-1".into());
-    fault_store::upsert(&pool, &setting).await.unwrap();
-    let listed = fault_store::list(&pool).await.unwrap();
+    fault_store::upsert(&pool, &Tracer::disabled(), &setting)
+        .await
+        .unwrap();
+    let listed = fault_store::list(&pool, &Tracer::disabled()).await.unwrap();
     assert_eq!(listed.len(), Fault::ALL.len(), "every fault, stored or off");
     assert_eq!(listed.iter().find(|s| s.name == "slow_db"), Some(&setting));
     let faults = Faults::new(fault_store::loader(pool), Duration::ZERO, Some(1));

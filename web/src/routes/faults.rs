@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
 /// The switches are read without fault injection (`db_unavailable` must not lock the
 /// panel that switches it off), straight from the pool.
 async fn views(app: &AppState) -> Result<Vec<FaultView>, AppError> {
-    Ok(store::list(app.db.pool())
+    Ok(store::list(app.db.pool(), app.db.tracer())
         .await?
         .into_iter()
         .filter_map(|setting| {
@@ -103,7 +103,7 @@ async fn api_put(
 }
 
 async fn current(app: &AppState, name: &str) -> Result<Setting, AppError> {
-    store::list(app.db.pool())
+    store::list(app.db.pool(), app.db.tracer())
         .await?
         .into_iter()
         .find(|s| s.name == name)
@@ -130,7 +130,7 @@ fn apply(mut setting: Setting, update: FaultUpdate) -> Setting {
 
 async fn save(app: &AppState, setting: &Setting) -> Result<(), AppError> {
     setting.validate().map_err(AppError::Invalid)?;
-    store::upsert(app.db.pool(), setting).await?;
+    store::upsert(app.db.pool(), app.db.tracer(), setting).await?;
     app.faults.invalidate();
     tracing::info!(
         fault.name = setting.name,
