@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks (numbers for the README; never asserted in tests). Release build, native,
 # on whatever this machine is. Needs wrk (apt) and the scripts' venv.
-#   (a) throughput and p99 of GET / and POST /todos, tracing off vs on (OTLP export to
-#       a local receiver)
+#   (a) what tracing costs web: CPU time per request, tracing off vs on, and the ratio;
+#       req/s, p99 and peak RSS beside it (bench/cost.sh)
 #   (b) click → worker done → last span exported (bench/slice.py, median and p99)
-#   (c) web peak RSS under load
 #   (d) worker cold start to first invocation (bench/lambda_stub.py)
 #   (e) spans dropped at about 1,000 requests/s (sent vs received by the receiver)
+#   (f) the worker's per-invocation flush, ms (flush-cost)
+#   (g) the soak: 10 minutes of mixed load through everything (bench/soak.sh;
+#       BENCH_SOAK_SECONDS to change, BENCH_SKIP_SOAK=1 to skip)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$ROOT"
@@ -16,7 +18,8 @@ ensure_sqs
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
 log "building release binaries"
-cargo build --release --quiet -p web -p worker -p trace-console -p loadgen --bins
+cargo build --release --quiet -p web -p worker -p trace-console -p loadgen -p tests \
+  --bin web --bin worker --bin trace-console --bin loadgen --bin flush-cost
 BIN="$CARGO_TARGET_DIR/release"
 DURATION="${BENCH_SECONDS:-15}"
 cargo build --quiet --bins # `effective` asks the debug binaries for their defaults
@@ -30,8 +33,9 @@ WEB_PORT=3100
 RECEIVER=127.0.0.1:4399
 
 peak_rss() { awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' "/proc/$1/status"; }
+WEB_LOG=$(mktemp)
 start_web() { # extra env assignments…
-  env "$@" PORT=$WEB_PORT "$BIN/web" >/dev/null 2>&1 &
+  env "$@" PORT=$WEB_PORT "$BIN/web" >"$WEB_LOG" 2>&1 &
   WEB_PID=$!
   wait_for_port 127.0.0.1 $WEB_PORT web
 }
@@ -51,34 +55,25 @@ wrk_line() { # label, wrk args…
 TRACE_CONSOLE_ADDR=$RECEIVER TRACE_CONSOLE_PRINT=false "$BIN/trace-console" >/dev/null &
 wait_for_port 127.0.0.1 4399 trace-console
 
-echo "== (a) tracing off vs on, ${DURATION}s each, 2 threads, 16 connections"
-for mode in off on; do
-  if [ $mode = off ]; then
-    start_web RUST_LOG=off OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT=
-  else
-    start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off
-  fi
-  psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos" 2>/dev/null || true
-  for i in $(seq 1 20); do curl -s -o /dev/null -X POST "http://127.0.0.1:$WEB_PORT/todos" -d "title=seed $i"; done
-  wrk_line "GET /  (tracing $mode)" -t2 -c16 -d"${DURATION}s" "http://127.0.0.1:$WEB_PORT/"
-  wrk_line "POST /todos (tracing $mode)" -t2 -c16 -d"${DURATION}s" -s bench/post.lua "http://127.0.0.1:$WEB_PORT"
-  [ $mode = on ] && echo "(c) web peak RSS after the runs with tracing on: $(peak_rss "$WEB_PID")"
-  stop_web
-done
+echo "== (a) what tracing costs web (bench/cost.sh)"
+bash bench/cost.sh
 
 echo "== (e) spans dropped at ~1,000 requests/s (GET /healthz: one span each)"
-start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off
+start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=warn,common::telemetry=info
 before=$(spans)
 PACE_MS=2 wrk_line "GET /healthz, paced" -t1 -c2 -d20s -s bench/paced.lua "http://127.0.0.1:$WEB_PORT/healthz"
 sent=$LAST_REQUESTS
 stop_web # flushes on shutdown
 received=$(( $(spans) - before ))
 echo "(e) requests $sent, spans received $received, dropped $(( sent - received ))"
+echo "(e) web's own count: $(grep -ho 'spans at shutdown.*' "$WEB_LOG" | tail -1)"
+
+echo "== (f) the worker's flush per invocation"
+OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off "$BIN/flush-cost" 500
 
 echo "== (d) worker cold start"
 "$VENV/bin/python" bench/lambda_stub.py "$BIN/worker" 10
 
-[ -n "${BENCH_SKIP_B:-}" ] && exit 0
 echo "== (b) click → worker done → last span exported"
 start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER OTEL_BSP_SCHEDULE_DELAY=100 RUST_LOG=off
 PATH="$VENV/bin:$PATH" cargo lambda watch --only-lambda-apis \
@@ -92,3 +87,10 @@ ESM_FUNCTION_URL=http://127.0.0.1:9100/2015-03-31/functions/_/invocations "$BIN/
 WEB_PID=$WEB_PID RECEIVER_URL=http://$RECEIVER REQUESTS=1000 \
   python3 bench/slice.py "http://127.0.0.1:$WEB_PORT"
 echo "(c) web peak RSS after that: $(peak_rss "$WEB_PID")"
+
+if [ -z "${BENCH_SKIP_SOAK:-}" ]; then
+  echo "== (g) soak"
+  kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true # (b)'s processes
+  MOTO_PID=
+  SOAK_SECONDS="${BENCH_SOAK_SECONDS:-600}" bash bench/soak.sh
+fi

@@ -130,8 +130,20 @@ pub const TELEMETRY_VARS: &[LibraryVar] = &[
     lib(
         "opentelemetry",
         "OTEL_EXPORTER_OTLP_COMPRESSION",
-        "",
-        "gzip",
+        "none",
+        "gzip or none",
+    ),
+    lib(
+        "opentelemetry",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "http/protobuf",
+        "the only one supported",
+    ),
+    lib(
+        "traced-todo",
+        "LOG_FORMAT",
+        "text",
+        "json: one JSON object per line (ECS, Lambda); either way with trace_id and span_id",
     ),
     lib(
         "opentelemetry",
@@ -172,13 +184,13 @@ pub const TELEMETRY_VARS: &[LibraryVar] = &[
     lib(
         "opentelemetry",
         "OTEL_BSP_MAX_QUEUE_SIZE",
-        "8192",
+        "2048",
         "spans buffered before dropping",
     ),
     lib(
         "opentelemetry",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-        "2048",
+        "512",
         "spans per export",
     ),
     lib(

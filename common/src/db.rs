@@ -114,19 +114,8 @@ impl Db {
 
     /// A query's CLIENT span (see [`spans::query`]) for this work's user, a child of the
     /// current `tracing` span.
-    pub fn span(
-        &self,
-        operation: &'static str,
-        collection: &'static str,
-        sql: &'static str,
-    ) -> QuerySpan {
-        spans::query(
-            &self.database.0.tracer,
-            operation,
-            collection,
-            sql,
-            self.ctx.user.as_deref(),
-        )
+    pub fn span(&self, name: &'static str, sql: &'static str) -> QuerySpan {
+        spans::query(&self.database.0.tracer, name, sql, self.ctx.user.as_deref())
     }
 
     /// Runs a query inside `query`'s span (which ends with it), applying the
@@ -193,20 +182,19 @@ impl Db {
     }
 
     pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.run(self.span("BEGIN", "", "BEGIN"), self.pool().begin())
+        self.run(self.span("BEGIN", "BEGIN"), self.pool().begin())
             .await
     }
 
     pub async fn commit(&self, tx: Transaction<'static, Postgres>) -> Result<(), sqlx::Error> {
-        self.run(self.span("COMMIT", "", "COMMIT"), tx.commit())
-            .await
+        self.run(self.span("COMMIT", "COMMIT"), tx.commit()).await
     }
 
     /// Readiness: can a query run?
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         const SQL: &str = "SELECT 1";
         self.run(
-            self.span("SELECT", "", SQL),
+            self.span("SELECT", SQL),
             sqlx::query(SQL).execute(self.pool()),
         )
         .await

@@ -6,8 +6,8 @@
 //!   global; everything else is a value the binary passes on ([`Telemetry::metrics`],
 //!   [`Telemetry::span_gate`]).
 //! * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) set: spans go out over
-//!   OTLP/HTTP (protobuf) through the batch processor, metrics too; logs go to stdout
-//!   one per line.
+//!   OTLP/HTTP (protobuf) through the batch processor and our exporter ([`crate::otlp`]),
+//!   metrics through opentelemetry-otlp's; logs go to stdout one per line.
 //! * No endpoint: a readable span tree on stdout, for local debugging.
 //!
 //! The standard variables are read by the SDK itself: `OTEL_SERVICE_NAME`,
@@ -43,7 +43,13 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
-use crate::{config, metrics::Metrics, spans::Tracer};
+use crate::{
+    config,
+    logs::{DispatchSlot, JsonWithIds, LogFormat, TextWithIds},
+    metrics::Metrics,
+    otlp::SpanCounts,
+    spans::Tracer,
+};
 
 /// What is exported (and printed unless RUST_LOG says otherwise): INFO, but WARN for
 /// libraries whose INFO output is noise in a trace (sqlx logs every statement at INFO).
@@ -76,6 +82,8 @@ pub struct Telemetry {
     metrics: Metrics,
     tracer: Tracer,
     gate: SpanGate,
+    counts: Arc<SpanCounts>,
+    exporting: bool,
 }
 
 impl Telemetry {
@@ -89,33 +97,43 @@ impl Telemetry {
     ) -> anyhow::Result<Self> {
         install_propagator();
 
-        let exporting = otlp_endpoint().is_some();
+        let export = crate::otlp::ExportConfig::from_env(export_timeout)
+            .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
+        let exporting = export.is_some();
+        let log_format = LogFormat::from_env().map_err(|e| anyhow::anyhow!(e))?;
         // OTEL_SDK_DISABLED=true: no OpenTelemetry at all (the benchmarks' "tracing off").
         let disabled =
             config::var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let gate = SpanGate::default();
+        let counts = Arc::new(SpanCounts::default());
+        let client = match &export {
+            Some(_) => Some(
+                crate::otlp::blocking_client(metrics_timeout(export_timeout))
+                    .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?,
+            ),
+            None => None,
+        };
         let mut provider = SdkTracerProvider::builder().with_resource(resource(default_service));
-        if exporting {
-            let mut exporter = opentelemetry_otlp::SpanExporter::builder().with_http();
-            if let Some(timeout) = timeout_default(export_timeout, "TRACES") {
-                exporter = exporter.with_timeout(timeout);
-            }
-            let exporter = exporter
-                .build()
-                .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
+        if let (Some(export), Some(client)) = (&export, &client) {
+            let exporter =
+                crate::otlp::HttpSpanExporter::new(client.clone(), export.clone(), counts.clone());
             let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
                 .with_batch_config(batch_config())
                 .build();
             provider = provider.with_span_processor(Gate {
                 inner: batch,
                 gate: gate.clone(),
+                counts: counts.clone(),
             });
         }
         let provider = provider.build();
         global::set_tracer_provider(provider.clone());
         // Metrics go to the same OTLP endpoint; without one there is nowhere to send them.
-        let meters = if exporting {
-            let mut exporter = opentelemetry_otlp::MetricExporter::builder().with_http();
+        let meters = if let Some(client) = client {
+            use opentelemetry_otlp::WithHttpConfig as _;
+            let mut exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_http_client(client);
             if let Some(timeout) = timeout_default(export_timeout, "METRICS") {
                 exporter = exporter.with_timeout(timeout);
             }
@@ -150,7 +168,7 @@ impl Telemetry {
             None => registry
                 .with(default_filter())
                 .with(sdk_tracer.map(otel_layer))
-                .with(console_layer(exporting))
+                .with(console_layer(exporting, log_format))
                 .try_init(),
             // Nothing to print, nor to export: no span is made at all.
             Some(off) if off == "off" && sdk_tracer.is_none() => {
@@ -165,14 +183,14 @@ impl Telemetry {
                     .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
                 registry
                     .with(sdk_tracer.map(|t| otel_layer(t).with_filter(default_filter())))
-                    .with(console_layer(exporting).with_filter(printed))
+                    .with(console_layer(exporting, log_format).with_filter(printed))
                     .try_init()
             }
         };
         installed.map_err(|e| anyhow::anyhow!("tracing subscriber: {e}"))?;
 
-        if let Some(endpoint) = otlp_endpoint() {
-            tracing::info!(%endpoint, "exporting traces over OTLP/HTTP");
+        if let Some(export) = &export {
+            tracing::info!(endpoint = %export.endpoint, "exporting traces over OTLP/HTTP");
         } else {
             tracing::info!("OTEL_EXPORTER_OTLP_ENDPOINT is not set: printing spans to the console");
         }
@@ -182,6 +200,8 @@ impl Telemetry {
             metrics,
             tracer,
             gate,
+            counts,
+            exporting,
         })
     }
 
@@ -258,26 +278,32 @@ where
         .with_context_activation(false)
 }
 
-/// Logs one per line when exporting (the collector shows the spans); a readable span tree
-/// otherwise.
-fn console_layer<S>(exporting: bool) -> Box<dyn Layer<S> + Send + Sync>
+/// Logs one per line, joined to their traces (`crate::logs`), when exporting or when
+/// `LOG_FORMAT=json`; a readable span tree otherwise (the spans are on the console only).
+fn console_layer<S>(exporting: bool, format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    if exporting {
-        tracing_subscriber::fmt::layer()
-            .compact()
-            .with_target(false)
-            .with_ansi(std::io::stdout().is_terminal())
-            .boxed()
-    } else {
-        tracing_tree::HierarchicalLayer::new(2)
-            .with_ansi(std::io::stdout().is_terminal())
+    let ansi = std::io::stdout().is_terminal();
+    let slot = DispatchSlot::default();
+    match (format, exporting) {
+        (LogFormat::Json, _) => tracing_subscriber::fmt::layer()
+            .event_format(JsonWithIds(slot.clone()))
+            .with_ansi(false)
+            .and_then(slot)
+            .boxed(),
+        (LogFormat::Text, true) => tracing_subscriber::fmt::layer()
+            .event_format(TextWithIds::new(slot.clone()))
+            .with_ansi(false)
+            .and_then(slot)
+            .boxed(),
+        (LogFormat::Text, false) => tracing_tree::HierarchicalLayer::new(2)
+            .with_ansi(ansi)
             .with_targets(false)
             .with_bracketed_fields(true)
             .with_deferred_spans(true)
             .with_span_retrace(true)
-            .boxed()
+            .boxed(),
     }
 }
 
@@ -289,18 +315,14 @@ fn resource(default_service: &'static str) -> Resource {
     resource.build()
 }
 
-/// The batch processor's sizes: the `OTEL_BSP_*` variables when set, else a queue
-/// and delay sized so that ~1,000 requests/s drop no spans (the SDK defaults, 2,048
-/// spans and 5 s, drop at a few hundred spans per second).
+/// The batch processor's sizes: the `OTEL_BSP_*` variables when set, else the SDK's
+/// queue (2,048 spans) and batch (512: a full batch is sent at once, whatever the delay)
+/// with a 1 s delay instead of 5 s, so that a trace shows up in Jaeger while the user
+/// still looks. The queue is allocated whole at start-up (~1 MiB at 2,048 spans); at
+/// 1,000 requests/s it is never more than a batch deep (bench/run.sh counts drops).
 fn batch_config() -> opentelemetry_sdk::trace::BatchConfig {
     use opentelemetry_sdk::trace::BatchConfigBuilder;
     let mut builder = BatchConfigBuilder::default();
-    if config::var("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
-        builder = builder.with_max_queue_size(8_192);
-    }
-    if config::var("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
-        builder = builder.with_max_export_batch_size(2_048);
-    }
     if config::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
         builder = builder.with_scheduled_delay(Duration::from_millis(1_000));
     }
@@ -322,11 +344,12 @@ impl SpanGate {
     }
 }
 
-/// The batch processor behind a [`SpanGate`].
+/// The batch processor behind a [`SpanGate`], counting the spans it lets through.
 #[derive(Debug)]
 struct Gate<P> {
     inner: P,
     gate: SpanGate,
+    counts: Arc<SpanCounts>,
 }
 
 impl<P: SpanProcessor> SpanProcessor for Gate<P> {
@@ -336,6 +359,7 @@ impl<P: SpanProcessor> SpanProcessor for Gate<P> {
 
     fn on_end(&self, span: SpanData) {
         if !self.gate.discarding() {
+            self.counts.ended.fetch_add(1, Ordering::Relaxed);
             self.inner.on_end(span);
         }
     }
@@ -371,6 +395,15 @@ impl Drop for Telemetry {
         if let Err(e) = self.provider.shutdown() {
             eprintln!("telemetry shutdown: {e}");
         }
+        if self.exporting {
+            // What bench/ reads to count spans lost under load: ended vs exported.
+            tracing::info!(
+                ended = self.counts.ended.load(Ordering::Relaxed),
+                exported = self.counts.exported.load(Ordering::Relaxed),
+                lost = self.counts.lost(),
+                "spans at shutdown"
+            );
+        }
     }
 }
 
@@ -382,9 +415,19 @@ fn timeout_default(default: Option<Duration>, signal: &str) -> Option<Duration> 
     default.filter(|_| !configured)
 }
 
-fn otlp_endpoint() -> Option<String> {
-    config::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .or_else(|| config::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+/// Each metrics export's timeout as opentelemetry-otlp resolves it; the shared client
+/// enforces it (that exporter leaves the request timeout to its client).
+fn metrics_timeout(default: Option<Duration>) -> Duration {
+    [
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ]
+    .into_iter()
+    .find_map(config::var)
+    .and_then(|ms| ms.trim().parse::<u64>().ok())
+    .map(Duration::from_millis)
+    .or(default)
+    .unwrap_or(Duration::from_secs(10))
 }
 
 fn service_name_configured() -> bool {

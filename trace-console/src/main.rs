@@ -8,13 +8,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::{
-    collections::{HashMap, HashSet},
-    net::SocketAddr,
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
-use trace_console::{receiver::Receiver, tree};
+use tokio::time::Instant;
+use trace_console::{
+    console::{Console, RETAINED_SPANS},
+    receiver::{Paths, Receiver},
+};
 
 #[derive(clap::Parser, Debug)]
 #[command(about = "OTLP/HTTP receiver that prints each trace as a tree")]
@@ -40,8 +40,9 @@ async fn main() -> std::process::ExitCode {
         }
     };
     let addr = config.addr;
-    let quiet = Duration::from_millis(config.quiet_ms);
-    let receiver = match Receiver::start_on(addr).await {
+    // Counting only: keep nothing.
+    let retained = if config.print { RETAINED_SPANS } else { 0 };
+    let receiver = match Receiver::start_bounded(addr, Paths::COLLECTOR, retained).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("trace-console: cannot listen on {addr}: {e}");
@@ -53,41 +54,26 @@ async fn main() -> std::process::ExitCode {
         let _ = tokio::signal::ctrl_c().await;
         return std::process::ExitCode::SUCCESS;
     }
-    // Per trace: how many spans were printed; a trace is printed again if more arrive.
-    let mut printed: HashMap<String, usize> = HashMap::new();
-    let mut seen = 0;
-    let mut last_change: HashMap<String, tokio::time::Instant> = HashMap::new();
+    let mut console = Console::new(Duration::from_millis(config.quiet_ms));
+    let mut seq = 0;
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             _ = ticker.tick() => {},
             _ = tokio::signal::ctrl_c() => return std::process::ExitCode::SUCCESS,
         }
-        let spans = receiver.spans();
-        let now = tokio::time::Instant::now();
-        for s in &spans[seen..] {
-            last_change.insert(s.trace_id.clone(), now);
+        // Only what arrived since the last look is copied out of the receiver.
+        let new = receiver.spans_since(seq);
+        seq = new.next;
+        if new.missed > 0 {
+            println!(
+                "({} spans arrived faster than they could be printed)",
+                new.missed
+            );
         }
-        seen = spans.len();
-        let ready: HashSet<String> = last_change
-            .iter()
-            .filter(|(_, t)| now.duration_since(**t) >= quiet)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for trace_id in ready {
-            last_change.remove(&trace_id);
-            let trace: Vec<_> = spans
-                .iter()
-                .filter(|s| s.trace_id == trace_id)
-                .cloned()
-                .collect();
-            let before = printed.insert(trace_id.clone(), trace.len());
-            let note = if before.is_some() {
-                " (more spans arrived)"
-            } else {
-                ""
-            };
-            println!("{}{note}", tree::render(&trace).trim_end());
+        console.add(new.items, Instant::now());
+        for tree in console.ready(Instant::now()) {
+            println!("{tree}");
         }
     }
 }

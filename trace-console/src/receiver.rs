@@ -3,7 +3,8 @@
 //! `trace-console` binary prints them.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
+    io::Read as _,
     net::SocketAddr,
     sync::{Arc, Mutex},
 };
@@ -12,7 +13,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header::CONTENT_ENCODING},
     routing::{get, post},
 };
 use opentelemetry_proto::tonic::{
@@ -87,10 +88,69 @@ impl Paths {
     };
 }
 
-#[derive(Clone, Default)]
+/// What arrived, in order: the last `capacity` items kept, all of them counted.
+#[derive(Debug)]
+struct Store<T> {
+    items: VecDeque<T>,
+    /// How many ever arrived: the sequence number of the next one.
+    total: u64,
+    capacity: usize,
+}
+
+impl<T: Clone> Store<T> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            items: VecDeque::new(),
+            total: 0,
+            capacity,
+        }
+    }
+
+    fn extend(&mut self, new: Vec<T>) {
+        for item in new {
+            self.total += 1;
+            if self.capacity == 0 {
+                continue;
+            }
+            if self.items.len() == self.capacity {
+                self.items.pop_front();
+            }
+            self.items.push_back(item);
+        }
+    }
+
+    /// Items from sequence number `seq` on that are still kept.
+    fn since(&self, seq: u64) -> Since<T> {
+        let first = self.total - self.items.len() as u64;
+        let start = seq.clamp(first, self.total);
+        Since {
+            items: self
+                .items
+                .range((start - first) as usize..)
+                .cloned()
+                .collect(),
+            next: self.total,
+            missed: first.saturating_sub(seq),
+        }
+    }
+}
+
+/// What [`Receiver::spans_since`] returns.
+#[derive(Debug)]
+pub struct Since<T> {
+    pub items: Vec<T>,
+    /// The sequence number to ask for next time.
+    pub next: u64,
+    /// Arrived since, but no longer kept (the receiver's capacity was reached first).
+    pub missed: u64,
+}
+
+type Shared<T> = Arc<Mutex<Store<T>>>;
+
+#[derive(Clone)]
 pub struct Receiver {
-    spans: Arc<Mutex<Vec<Span>>>,
-    metrics: Arc<Mutex<Vec<MetricPoint>>>,
+    spans: Shared<Span>,
+    metrics: Shared<MetricPoint>,
     pub addr: Option<SocketAddr>,
 }
 
@@ -107,12 +167,24 @@ impl Receiver {
         Self::start_with(addr, Paths::COLLECTOR).await
     }
 
-    /// Starts listening on `addr`, taking each signal on its path in `paths`.
+    /// Starts listening on `addr`, taking each signal on its path in `paths`, keeping
+    /// everything it receives (tests ask about any span of their run).
     pub async fn start_with(addr: SocketAddr, paths: Paths) -> std::io::Result<Self> {
+        Self::start_bounded(addr, paths, usize::MAX).await
+    }
+
+    /// As [`Self::start_with`], keeping only the last `capacity` spans and metric points
+    /// (and counting all): a long-running console's memory stays flat.
+    pub async fn start_bounded(
+        addr: SocketAddr,
+        paths: Paths,
+        capacity: usize,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let receiver = Receiver {
+            spans: Arc::new(Mutex::new(Store::new(capacity))),
+            metrics: Arc::new(Mutex::new(Store::new(capacity))),
             addr: Some(listener.local_addr()?),
-            ..Default::default()
         };
         let mut spans = Router::new()
             .route("/api/stats", get(stats))
@@ -138,26 +210,44 @@ impl Receiver {
         format!("http://{}", self.addr.expect("receiver started"))
     }
 
+    /// Every span kept, in arrival order.
     pub fn spans(&self) -> Vec<Span> {
-        self.spans.lock().expect("spans lock").clone()
+        self.spans_since(0).items
+    }
+
+    /// The spans that arrived from sequence number `seq` on (0: the first ever).
+    pub fn spans_since(&self, seq: u64) -> Since<Span> {
+        self.spans.lock().expect("spans lock").since(seq)
+    }
+
+    /// How many spans ever arrived.
+    pub fn span_count(&self) -> u64 {
+        self.spans.lock().expect("spans lock").total
     }
 
     pub fn metrics(&self) -> Vec<MetricPoint> {
-        self.metrics.lock().expect("metrics lock").clone()
+        self.metrics.lock().expect("metrics lock").since(0).items
     }
 
     pub fn trace(&self, trace_id: &str) -> Vec<Span> {
-        self.spans()
-            .into_iter()
+        let spans = self.spans.lock().expect("spans lock");
+        spans
+            .items
+            .iter()
             .filter(|s| s.trace_id == trace_id)
+            .cloned()
             .collect()
     }
 }
 
 async fn export_metrics(
-    State(metrics): State<Arc<Mutex<Vec<MetricPoint>>>>,
+    State(metrics): State<Shared<MetricPoint>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Vec<u8>) {
+    let Some(body) = decompressed(&headers, body) else {
+        return (StatusCode::BAD_REQUEST, Vec::new());
+    };
     use opentelemetry_proto::tonic::{
         collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse},
         metrics::v1::metric::Data,
@@ -198,18 +288,22 @@ async fn export_metrics(
 }
 
 /// `{"spans": n}`: how many spans arrived (benchmarks count dropped spans with it).
-async fn stats(State(spans): State<Arc<Mutex<Vec<Span>>>>) -> axum::Json<Value> {
-    let n = spans.lock().expect("spans lock").len();
+async fn stats(State(spans): State<Shared<Span>>) -> axum::Json<Value> {
+    let n = spans.lock().expect("spans lock").total;
     axum::Json(serde_json::json!({ "spans": n }))
 }
 
 /// One trace: span count, services, and when its last span arrived.
 async fn trace_summary(
-    State(spans): State<Arc<Mutex<Vec<Span>>>>,
+    State(spans): State<Shared<Span>>,
     axum::extract::Path(trace_id): axum::extract::Path<String>,
 ) -> axum::Json<Value> {
     let spans = spans.lock().expect("spans lock");
-    let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
+    let trace: Vec<&Span> = spans
+        .items
+        .iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect();
     let mut services: Vec<&str> = trace.iter().map(|s| s.service.as_str()).collect();
     services.sort_unstable();
     services.dedup();
@@ -221,7 +315,14 @@ async fn trace_summary(
     }))
 }
 
-async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (StatusCode, Vec<u8>) {
+async fn export(
+    State(spans): State<Shared<Span>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Vec<u8>) {
+    let Some(body) = decompressed(&headers, body) else {
+        return (StatusCode::BAD_REQUEST, Vec::new());
+    };
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return (StatusCode::BAD_REQUEST, Vec::new());
     };
@@ -263,6 +364,22 @@ async fn export(State(spans): State<Arc<Mutex<Vec<Span>>>>, body: Bytes) -> (Sta
     )
 }
 
+/// The body as sent, or gunzipped (`OTEL_EXPORTER_OTLP_COMPRESSION=gzip`, which Jaeger's
+/// collector takes too); `None` for an encoding we do not know or a corrupt body.
+fn decompressed(headers: &HeaderMap, body: Bytes) -> Option<Bytes> {
+    match headers.get(CONTENT_ENCODING).map(|v| v.as_bytes()) {
+        None | Some(b"identity") => Some(body),
+        Some(b"gzip") => {
+            let mut out = Vec::with_capacity(body.len() * 4);
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .ok()?;
+            Some(out.into())
+        }
+        Some(_) => None,
+    }
+}
+
 /// The `service.name` resource attribute ("" when absent).
 fn service_name(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
     resource
@@ -293,4 +410,38 @@ fn to_json(v: &AnyValue) -> Value {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_store_keeps_the_newest_and_counts_all() {
+        let mut store = Store::new(3);
+        store.extend((0..5).collect());
+        assert_eq!(store.total, 5);
+        let all = store.since(0);
+        assert_eq!((all.items, all.next, all.missed), (vec![2, 3, 4], 5, 2));
+        let tail = store.since(4);
+        assert_eq!((tail.items, tail.missed), (vec![4], 0));
+        assert!(store.since(5).items.is_empty());
+
+        let mut counting = Store::new(0);
+        counting.extend(vec![1, 2]);
+        assert_eq!((counting.total, counting.items.len()), (2, 0));
+    }
+
+    #[test]
+    fn gzip_bodies_are_decompressed() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"spans").unwrap_or_default();
+        let body = Bytes::from(gz.finish().unwrap_or_default());
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_ENCODING, "gzip".parse().expect("header"));
+        assert_eq!(decompressed(&headers, body).as_deref(), Some(&b"spans"[..]));
+        headers.insert(CONTENT_ENCODING, "br".parse().expect("header"));
+        assert_eq!(decompressed(&headers, Bytes::from_static(b"x")), None);
+    }
 }

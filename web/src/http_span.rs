@@ -41,14 +41,18 @@ pub struct MakeServerSpan;
 
 impl MakeSpan<Body> for MakeServerSpan {
     fn make_span(&mut self, req: &Request<Body>) -> Span {
-        let method = req.method().as_str();
+        // Methods the HTTP conventions do not know are `_OTHER` (and `HTTP` in the name):
+        // any token a client sends must not make a new span name or metric series.
+        let original = req.method().as_str();
+        let method = common::metrics::http_method(original);
         let route = req
             .extensions()
             .get::<MatchedPath>()
             .map(MatchedPath::as_str);
+        let shown = if method == "_OTHER" { "HTTP" } else { method };
         let name = match route {
-            Some(route) => format!("{method} {route}"),
-            None => method.to_owned(),
+            Some(route) => format!("{shown} {route}"),
+            None => shown.to_owned(),
         };
         let user_agent = req
             .headers()
@@ -59,6 +63,7 @@ impl MakeSpan<Body> for MakeServerSpan {
             otel.name = name,
             otel.kind = "server",
             http.request.method = method,
+            http.request.method_original = (method != original).then_some(original),
             http.route = route,
             url.path = req.uri().path(),
             url.scheme = "http",

@@ -12,23 +12,23 @@ use common::{context::RequestContext, spans::current_trace_id};
 use crate::state::AppState;
 
 pub async fn requests(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    // MatchedPath and the method are cheap to clone (an Arc, an enum); the owner is one
+    // short string.
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let owner = request
         .extensions()
         .get::<RequestContext>()
-        .map(|ctx| ctx.owner().to_owned())
-        .unwrap_or_else(|| common::context::GUEST.to_owned());
-    let method = request.method().as_str().to_owned();
+        .and_then(|ctx| ctx.user.clone());
+    let method = request.method().clone();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    app.metrics.http_request(&method, &route, status, elapsed);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let owner = owner.as_deref().unwrap_or(common::context::GUEST);
+    app.metrics
+        .http_request(method.as_str(), route, status, elapsed);
     app.insights
-        .record_request(&owner, elapsed, status, &route, current_trace_id);
+        .record_request(owner, elapsed, status, route, current_trace_id);
     response
 }

@@ -34,16 +34,21 @@ pub async fn run_function() -> anyhow::Result<()> {
     let worker = worker(&config, &telemetry)?;
     let flusher = telemetry.flusher();
     let handler = service_fn(|event| worker.handle_batch(event));
-    Runtime::new(handler)
+    let runtime = Runtime::new(handler)
         .layer(
             // lambda_runtime's own layer: the invocation span (FaaS attributes) and our
             // flush when the invocation ends.
             OpenTelemetryLayer::new(move || flusher.flush())
                 .with_trigger(OpenTelemetryFaasTrigger::PubSub),
         )
-        .run()
-        .await
-        .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))?;
+        .run();
+    // SIGTERM (a local runtime stopping, or Lambda's shutdown with an extension): exit
+    // with the spans exported. Finished invocations were flushed already; one cut short
+    // is delivered again by SQS (jobs are idempotent), its spans ended on the way out.
+    tokio::select! {
+        result = runtime => result.map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))?,
+        () = common::shutdown::signal() => tracing::info!("worker stopping"),
+    }
     drop(telemetry);
     Ok(())
 }

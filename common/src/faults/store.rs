@@ -52,7 +52,7 @@ async fn traced<T>(
 
 /// Every fault of the catalogue, with its stored setting or "off".
 pub async fn list(pool: &PgPool, tracer: &Tracer) -> Result<Vec<Setting>, sqlx::Error> {
-    let span = spans::query(tracer, "SELECT", "faults", SELECT, None);
+    let span = spans::query(tracer, "SELECT faults", SELECT, None);
     let mut stored = traced(span, stored(pool)).await?;
     Ok(Fault::ALL
         .into_iter()
@@ -68,7 +68,7 @@ pub async fn upsert(pool: &PgPool, tracer: &Tracer, s: &Setting) -> Result<(), s
         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET enabled = $2, \
         probability = $3, params = $4, scope = $5, updated_at = now()";
     traced(
-        spans::query(tracer, "INSERT", "faults", SQL, None),
+        spans::query(tracer, "INSERT faults", SQL, None),
         sqlx::query(SQL)
             .bind(&s.name)
             .bind(s.enabled)

@@ -26,7 +26,7 @@ pub async fn insert(
     const SQL: &str = "INSERT INTO jobs (id, todo_id, kind, trace_id, traceparent, baggage) \
         VALUES ($1, $2, $3, $4, $5, $6)";
     db.run(
-        db.span("INSERT", "jobs", SQL),
+        db.span("INSERT jobs", SQL),
         sqlx::query(SQL)
             .bind(message.job_id)
             .bind(message.job.todo_id())
@@ -50,7 +50,7 @@ pub async fn claim_pending(
     const SQL: &str =
         "SELECT id FROM jobs WHERE id = $1 AND state = 'pending' FOR UPDATE SKIP LOCKED";
     db.run(
-        db.span("SELECT", "jobs", SQL),
+        db.span("SELECT jobs", SQL),
         sqlx::query_scalar::<_, Uuid>(SQL)
             .bind(id)
             .fetch_optional(conn),
@@ -70,7 +70,7 @@ pub async fn mark_queued(
     const SQL: &str = "UPDATE jobs SET state = 'queued', message_id = $2, sent_at = now(), \
         updated_at = now() WHERE id = $1 AND state = 'pending'";
     db.run(
-        db.span("UPDATE", "jobs", SQL),
+        db.span("UPDATE jobs", SQL),
         sqlx::query(SQL).bind(job_id).bind(message_id).execute(conn),
     )
     .await
@@ -91,7 +91,7 @@ pub async fn lock_jobs_of_todos(
         WHERE t.owner = $1 AND ($2::uuid IS NULL AND t.completed OR t.id = $2) \
         ORDER BY j.id FOR UPDATE OF j";
     db.run(
-        db.span("SELECT", "jobs", SQL),
+        db.span("SELECT jobs", SQL),
         sqlx::query(SQL)
             .bind(db.ctx().owner())
             .bind(id)
@@ -186,7 +186,7 @@ macro_rules! dead_sql {
 pub async fn dead(db: &Db) -> Result<Vec<DeadJob>, sqlx::Error> {
     const SQL: &str = dead_sql!(" ORDER BY j.updated_at DESC LIMIT 200");
     db.run(
-        db.span("SELECT", "jobs", SQL),
+        db.span("SELECT jobs", SQL),
         sqlx::query_as(SQL).fetch_all(db.pool()),
     )
     .await
@@ -195,7 +195,7 @@ pub async fn dead(db: &Db) -> Result<Vec<DeadJob>, sqlx::Error> {
 pub async fn dead_one(db: &Db, id: Uuid) -> Result<Option<DeadJob>, sqlx::Error> {
     const SQL: &str = dead_sql!(" AND j.id = $1");
     db.run(
-        db.span("SELECT", "jobs", SQL),
+        db.span("SELECT jobs", SQL),
         sqlx::query_as(SQL).bind(id).fetch_optional(db.pool()),
     )
     .await
@@ -213,7 +213,7 @@ pub async fn redriven(
         message_id = $2, trace_id = $3, sent_at = now(), updated_at = now() \
         WHERE id = $1 AND state = 'dead'";
     db.run(
-        db.span("UPDATE", "jobs", SQL),
+        db.span("UPDATE jobs", SQL),
         sqlx::query(SQL)
             .bind(id)
             .bind(message_id)

@@ -11,7 +11,7 @@ pub async fn run(db: &Db, conn: &mut PgConnection, todo_id: Uuid) -> Result<bool
         WHERE id = $1 AND completed AND completed_at IS NOT NULL RETURNING done_in_seconds";
     let seconds: Option<f64> = db
         .run(
-            db.span("UPDATE", "todos", UPDATE),
+            db.span("UPDATE todos", UPDATE),
             sqlx::query_scalar(UPDATE)
                 .bind(todo_id)
                 .fetch_optional(&mut *conn),
@@ -23,7 +23,7 @@ pub async fn run(db: &Db, conn: &mut PgConnection, todo_id: Uuid) -> Result<bool
     const STATS: &str = "UPDATE completion_stats SET completed_count = completed_count + 1, \
         total_seconds = total_seconds + $1 WHERE id = 1";
     db.run(
-        db.span("UPDATE", "completion_stats", STATS),
+        db.span("UPDATE completion_stats", STATS),
         sqlx::query(STATS).bind(seconds).execute(conn),
     )
     .await?;

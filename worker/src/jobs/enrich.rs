@@ -10,7 +10,7 @@ pub async fn run(db: &Db, conn: &mut PgConnection, todo_id: Uuid) -> Result<bool
     const SELECT: &str = "SELECT title FROM todos WHERE id = $1";
     let title: Option<String> = db
         .run(
-            db.span("SELECT", "todos", SELECT),
+            db.span("SELECT todos", SELECT),
             sqlx::query_scalar(SELECT)
                 .bind(todo_id)
                 .fetch_optional(&mut *conn),
@@ -20,7 +20,7 @@ pub async fn run(db: &Db, conn: &mut PgConnection, todo_id: Uuid) -> Result<bool
     let (tags, priority) = derive(&title);
     const UPDATE: &str = "UPDATE todos SET tags = $2, priority = $3 WHERE id = $1";
     db.run(
-        db.span("UPDATE", "todos", UPDATE),
+        db.span("UPDATE todos", UPDATE),
         sqlx::query(UPDATE)
             .bind(todo_id)
             .bind(&tags)

@@ -13,7 +13,7 @@ pub async fn lock_job(
 ) -> Result<Option<String>, sqlx::Error> {
     const SQL: &str = "SELECT state FROM jobs WHERE id = $1 FOR UPDATE";
     db.run(
-        db.span("SELECT", "jobs", SQL),
+        db.span("SELECT jobs", SQL),
         sqlx::query_scalar(SQL).bind(id).fetch_optional(conn),
     )
     .await
@@ -28,7 +28,7 @@ pub async fn mark_done(
     const SQL: &str = "UPDATE jobs SET state = 'done', attempts = $2, last_error = NULL, \
         updated_at = now() WHERE id = $1";
     db.run(
-        db.span("UPDATE", "jobs", SQL),
+        db.span("UPDATE jobs", SQL),
         sqlx::query(SQL).bind(id).bind(attempt).execute(conn),
     )
     .await
@@ -51,7 +51,7 @@ pub async fn mark_failed(
         attempts = GREATEST(attempts, $2), last_error = $3, updated_at = now() \
         WHERE id = $1 AND state <> 'done'";
     db.run(
-        db.span("UPDATE", "jobs", SQL),
+        db.span("UPDATE jobs", SQL),
         sqlx::query(SQL)
             .bind(id)
             .bind(attempt)

@@ -1,0 +1,316 @@
+//! Log lines joined to traces. Every line written inside a span carries the trace and
+//! span ids of the OpenTelemetry span it belongs to, so a log search leads to the trace
+//! in Jaeger, and a trace id from the error page leads to its log lines.
+//! `LOG_FORMAT=json`: one JSON object per line, for ECS and Lambda (CloudWatch Logs
+//! Insights reads the fields); `text` (the default): readable, the ids at the end.
+//! Events inside spans still reach the trace as span events (tracing-opentelemetry).
+
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+};
+
+use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId};
+use serde_json::{Map, Value};
+use tracing::{
+    Dispatch, Event, Subscriber,
+    dispatcher::WeakDispatch,
+    field::{Field, Visit},
+};
+use tracing_subscriber::{
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::{self, Writer},
+        time::{FormatTime as _, SystemTime},
+    },
+    layer::Layer,
+    registry::LookupSpan,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub fn from_env() -> Result<Self, String> {
+        Self::parse(crate::config::var("LOG_FORMAT").as_deref())
+    }
+
+    fn parse(value: Option<&str>) -> Result<Self, String> {
+        match value.map(str::trim) {
+            None | Some("text") => Ok(Self::Text),
+            Some("json") => Ok(Self::Json),
+            Some(other) => Err(format!(
+                "LOG_FORMAT={other:?} is invalid: text or json expected"
+            )),
+        }
+    }
+}
+
+/// Where the formatters find the subscriber they run in, to look up a span's
+/// OpenTelemetry context: a layer beside them, handed the subscriber when it is
+/// installed. (Inside an event, `dispatcher::get_default` sees no scoped subscriber.)
+#[derive(Clone, Default)]
+pub struct DispatchSlot(Arc<OnceLock<WeakDispatch>>);
+
+impl<S: Subscriber> Layer<S> for DispatchSlot {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.0.set(subscriber.downgrade());
+    }
+}
+
+/// The trace and span id of the span an event is inside, if it is in a sampled trace.
+fn ids<S, N>(slot: &DispatchSlot, ctx: &FmtContext<'_, S, N>) -> Option<(TraceId, SpanId)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    let span = ctx.lookup_current()?;
+    let dispatch = slot.0.get()?.upgrade()?;
+    // The OpenTelemetry span behind the `tracing` span (started now if it was not yet):
+    // no extension lock is held here, as get_otel_context requires.
+    let cx = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
+    let otel = cx.span();
+    let sc = otel.span_context();
+    sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+}
+
+/// Text: the compact line as tracing-subscriber writes it (without colours: it is
+/// written to a buffer first), then ` trace_id=… span_id=…`.
+pub struct TextWithIds {
+    inner: format::Format<format::Compact>,
+    slot: DispatchSlot,
+}
+
+impl TextWithIds {
+    pub fn new(slot: DispatchSlot) -> Self {
+        Self {
+            inner: format::format()
+                .compact()
+                .with_target(false)
+                .with_ansi(false),
+            slot,
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for TextWithIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let ids = ids(&self.slot, ctx);
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let line = line.trim_end_matches('\n');
+        match ids {
+            Some((trace_id, span_id)) => {
+                writeln!(writer, "{line} trace_id={trace_id} span_id={span_id}")
+            }
+            None => writeln!(writer, "{line}"),
+        }
+    }
+}
+
+/// JSON: `{"timestamp", "level", "target", "message", "trace_id", "span_id", "span",
+/// …the event's own fields}`, one object per line.
+pub struct JsonWithIds(pub DispatchSlot);
+
+impl<S, N> FormatEvent<S, N> for JsonWithIds
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let mut object = Map::new();
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        object.insert("timestamp".into(), timestamp.into());
+        object.insert("level".into(), meta.level().as_str().into());
+        object.insert("target".into(), meta.target().into());
+        if let Some((trace_id, span_id)) = ids(&self.0, ctx) {
+            object.insert("trace_id".into(), trace_id.to_string().into());
+            object.insert("span_id".into(), span_id.to_string().into());
+        }
+        if let Some(span) = ctx.lookup_current() {
+            object.insert("span".into(), span.name().into());
+        }
+        event.record(&mut JsonFields(&mut object));
+        let line = serde_json::to_string(&object).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{line}")
+    }
+}
+
+/// An event's fields into the JSON object (`message` included); a field named like one
+/// of the line's own keys is prefixed with `field.` rather than overwrite it.
+struct JsonFields<'a>(&'a mut Map<String, Value>);
+
+impl JsonFields<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        let key = match name {
+            "timestamp" | "level" | "target" | "trace_id" | "span_id" | "span" => {
+                format!("field.{name}")
+            }
+            _ => name.to_owned(),
+        };
+        self.0.insert(key, value);
+    }
+}
+
+impl Visit for JsonFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.put(field, value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.put(field, format!("{value:?}").into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    use tracing_subscriber::{Layer as _, fmt::MakeWriter, layer::SubscriberExt as _};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// What `body` logs in `format`, with the ids of the span it opens (if any).
+    fn capture(
+        format: LogFormat,
+        body: impl FnOnce() -> Option<(String, String)>,
+    ) -> (String, Option<(String, String)>) {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let buffer = Buffer::default();
+        let slot = DispatchSlot::default();
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(buffer.clone())
+            .with_ansi(false);
+        let fmt = match format {
+            LogFormat::Json => fmt.event_format(JsonWithIds(slot.clone())).boxed(),
+            LogFormat::Text => fmt.event_format(TextWithIds::new(slot.clone())).boxed(),
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(fmt.and_then(slot));
+        let ids = tracing::subscriber::with_default(subscriber, body);
+        let out = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("UTF-8");
+        (out, ids)
+    }
+
+    fn failing_request() -> Option<(String, String)> {
+        let span = tracing::info_span!("GET /");
+        let _entered = span.enter();
+        let cx = span.context();
+        let sc = cx.span().span_context().clone();
+        tracing::error!(error = "boom", "request failed");
+        Some((sc.trace_id().to_string(), sc.span_id().to_string()))
+    }
+
+    #[test]
+    fn a_json_line_inside_a_span_carries_its_trace_and_span_ids() {
+        let (out, ids) = capture(LogFormat::Json, failing_request);
+        let (trace_id, span_id) = ids.expect("ids");
+        assert_eq!(out.lines().count(), 1, "one object per line: {out}");
+        let line: Value = serde_json::from_str(out.trim()).expect("JSON");
+        assert_eq!(line["trace_id"], trace_id.as_str());
+        assert_eq!(line["span_id"], span_id.as_str());
+        assert_ne!(trace_id, "00000000000000000000000000000000");
+        assert_eq!(line["message"], "request failed");
+        assert_eq!(line["error"], "boom");
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(line["span"], "GET /");
+        assert!(line["timestamp"].as_str().is_some_and(|t| t.contains('T')));
+    }
+
+    #[test]
+    fn a_text_line_ends_with_the_ids() {
+        let (out, ids) = capture(LogFormat::Text, failing_request);
+        let (trace_id, span_id) = ids.expect("ids");
+        let line = out.trim_end();
+        assert!(
+            line.contains("request failed") && line.contains("boom"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(&format!(" trace_id={trace_id} span_id={span_id}")),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_line_outside_any_span_has_no_ids() {
+        let (out, _) = capture(LogFormat::Json, || {
+            tracing::info!(port = 3000, "listening");
+            None
+        });
+        let line: Value = serde_json::from_str(out.trim()).expect("JSON");
+        assert!(line.get("trace_id").is_none(), "{line}");
+        assert_eq!(line["port"], 3000);
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(LogFormat::parse(None), Ok(LogFormat::Text));
+        assert_eq!(LogFormat::parse(Some(" json")), Ok(LogFormat::Json));
+        let error = LogFormat::parse(Some("logfmt")).expect_err("invalid");
+        assert!(
+            error.contains("LOG_FORMAT") && error.contains("text or json"),
+            "{error}"
+        );
+    }
+}
