@@ -24,7 +24,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 for port in 4397 3104 9104; do
-  port_open 127.0.0.1 $port && die "port $port is taken (an earlier run still going?)"
+  if port_open 127.0.0.1 $port; then log "port $port is taken (an earlier run still going?)"; exit 1; fi
 done
 log "building (release)"
 cargo build --release --quiet -p web -p worker -p esm -p trace-console -p loadgen --bins
