@@ -13,6 +13,7 @@
 # BENCH_ENV="MALLOC_ARENA_MAX=2"), BENCH_PATH another path (default /).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
 ensure_venv
@@ -28,13 +29,8 @@ log "building (release)"
 cargo build --release --quiet -p web -p trace-console
 cargo build --quiet -p web # `effective` asks the debug binary for its defaults
 BIN="$CARGO_TARGET_DIR/release"
-server_url=$(effective web DATABASE_URL)
-check_postgres "$server_url"
-export DATABASE_URL="${server_url%/*}/traced_todo_cost"
 ensure_sqs
-export JOBS_QUEUE_URL="${AWS_ENDPOINT_URL_SQS%/}/123456789012/cost-jobs"
-export JOBS_DLQ_URL="${AWS_ENDPOINT_URL_SQS%/}/123456789012/cost-jobs-dlq"
-"$VENV/bin/python" scripts/create-queues.py "$JOBS_QUEUE_URL" "$JOBS_DLQ_URL" 3 >/dev/null
+bench_services cost
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
 TRACE_CONSOLE_ADDR=$RECEIVER TRACE_CONSOLE_PRINT=false "$BIN/trace-console" >/dev/null &

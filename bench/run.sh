@@ -11,6 +11,7 @@
 #       BENCH_SOAK_SECONDS to change, BENCH_SKIP_SOAK=1 to skip)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
 ensure_venv
@@ -23,12 +24,7 @@ cargo build --release --quiet -p web -p worker -p trace-console -p loadgen -p te
 BIN="$CARGO_TARGET_DIR/release"
 DURATION="${BENCH_SECONDS:-15}"
 cargo build --quiet --bins # `effective` asks the debug binaries for their defaults
-server_url=$(effective web DATABASE_URL)
-check_postgres "$server_url"
-export DATABASE_URL="${server_url%/*}/traced_todo_bench"
-export JOBS_QUEUE_URL="${AWS_ENDPOINT_URL_SQS}/123456789012/bench-jobs"
-export JOBS_DLQ_URL="${AWS_ENDPOINT_URL_SQS}/123456789012/bench-jobs-dlq"
-"$VENV/bin/python" scripts/create-queues.py "$JOBS_QUEUE_URL" "$JOBS_DLQ_URL" 3 >/dev/null
+bench_services bench
 WEB_PORT=3100
 RECEIVER=127.0.0.1:4399
 

@@ -10,6 +10,7 @@
 # by trace-console (goal: all of them).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ensure_venv
 ensure_sqs
@@ -30,12 +31,7 @@ log "building (release)"
 cargo build --release --quiet -p web -p worker -p esm -p trace-console -p loadgen --bins
 cargo build --quiet --bins # `effective` asks the debug binaries for their defaults
 BIN="$CARGO_TARGET_DIR/release"
-server_url=$(effective web DATABASE_URL)
-check_postgres "$server_url"
-export DATABASE_URL="${server_url%/*}/traced_todo_soak"
-export JOBS_QUEUE_URL="${AWS_ENDPOINT_URL_SQS%/}/123456789012/soak-jobs"
-export JOBS_DLQ_URL="${AWS_ENDPOINT_URL_SQS%/}/123456789012/soak-jobs-dlq"
-"$VENV/bin/python" scripts/create-queues.py "$JOBS_QUEUE_URL" "$JOBS_DLQ_URL" 3 >/dev/null
+bench_services soak
 "$VENV/bin/python" scripts/purge-queue.py "$JOBS_QUEUE_URL"
 RECEIVER=127.0.0.1:4397 WEB_PORT=3104 INVOKE_PORT=9104
 export OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER

@@ -106,13 +106,15 @@ impl Telemetry {
             config::var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         let gate = SpanGate::default();
         let counts = Arc::new(SpanCounts::default());
-        let client = match &export {
-            Some(_) => Some(
-                crate::otlp::blocking_client(metrics_timeout(export_timeout))
-                    .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?,
-            ),
-            None => None,
-        };
+        // One client for both exporters; its own timeout is the metrics export's (span
+        // exports set theirs per request).
+        let metrics_timeout = crate::otlp::timeout_from_env("METRICS", export_timeout)
+            .map_err(|e| anyhow::anyhow!("OTLP metric exporter: {e}"))?;
+        let client = export
+            .as_ref()
+            .map(|_| crate::otlp::blocking_client(metrics_timeout))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
         let mut provider = SdkTracerProvider::builder().with_resource(resource(default_service));
         if let (Some(export), Some(client)) = (&export, &client) {
             let exporter =
@@ -131,13 +133,10 @@ impl Telemetry {
         // Metrics go to the same OTLP endpoint; without one there is nowhere to send them.
         let meters = if let Some(client) = client {
             use opentelemetry_otlp::WithHttpConfig as _;
-            let mut exporter = opentelemetry_otlp::MetricExporter::builder()
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
-                .with_http_client(client);
-            if let Some(timeout) = timeout_default(export_timeout, "METRICS") {
-                exporter = exporter.with_timeout(timeout);
-            }
-            let exporter = exporter
+                .with_http_client(client)
+                .with_timeout(metrics_timeout)
                 .build()
                 .map_err(|e| anyhow::anyhow!("OTLP metric exporter: {e}"))?;
             Some(
@@ -405,29 +404,6 @@ impl Drop for Telemetry {
             );
         }
     }
-}
-
-/// `default`, unless `OTEL_EXPORTER_OTLP_TIMEOUT` or `OTEL_EXPORTER_OTLP_{signal}_TIMEOUT`
-/// is set (the exporter reads those itself; a timeout set in code would override them).
-fn timeout_default(default: Option<Duration>, signal: &str) -> Option<Duration> {
-    let configured = config::var("OTEL_EXPORTER_OTLP_TIMEOUT").is_some()
-        || config::var(&format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT")).is_some();
-    default.filter(|_| !configured)
-}
-
-/// Each metrics export's timeout as opentelemetry-otlp resolves it; the shared client
-/// enforces it (that exporter leaves the request timeout to its client).
-fn metrics_timeout(default: Option<Duration>) -> Duration {
-    [
-        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-    ]
-    .into_iter()
-    .find_map(config::var)
-    .and_then(|ms| ms.trim().parse::<u64>().ok())
-    .map(Duration::from_millis)
-    .or(default)
-    .unwrap_or(Duration::from_secs(10))
 }
 
 fn service_name_configured() -> bool {

@@ -74,13 +74,14 @@ impl Console {
     fn print(&mut self, trace_id: String, spans: Vec<Span>) -> String {
         let (trace, note) = match self.printed.remove(&trace_id) {
             Some(mut earlier) => {
+                // Printed before: it moves to the back of the order (newest).
+                self.printed_order.retain(|id| id != &trace_id);
                 earlier.extend(spans);
                 (earlier, " (more spans arrived)")
             }
             None => (spans, ""),
         };
         let tree = format!("{}{note}", tree::render(&trace).trim_end());
-        self.printed_order.retain(|id| id != &trace_id);
         self.printed_order.push_back(trace_id.clone());
         self.printed.insert(trace_id, trace);
         while self.printed_order.len() > PRINTED_TRACES {

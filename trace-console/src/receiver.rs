@@ -220,11 +220,6 @@ impl Receiver {
         self.spans.lock().expect("spans lock").since(seq)
     }
 
-    /// How many spans ever arrived.
-    pub fn span_count(&self) -> u64 {
-        self.spans.lock().expect("spans lock").total
-    }
-
     pub fn metrics(&self) -> Vec<MetricPoint> {
         self.metrics.lock().expect("metrics lock").since(0).items
     }

@@ -41,26 +41,20 @@ impl ExportConfig {
     /// `…_PROTOCOL` before the general ones. `default_timeout` applies when neither
     /// timeout variable is set. `None` when no endpoint is set.
     pub fn from_env(default_timeout: Option<Duration>) -> Result<Option<Self>, String> {
-        let endpoint = match signal_var("ENDPOINT") {
-            Some((name, value)) if name.contains("TRACES") => parse_url(name, &value)?,
+        let endpoint = match signal_var("TRACES", "ENDPOINT") {
+            Some((name, value)) if name.contains("TRACES") => parse_url(&name, &value)?,
             Some((name, value)) => {
                 let base = value.trim_end_matches('/');
-                parse_url(name, &format!("{base}/v1/traces"))?
+                parse_url(&name, &format!("{base}/v1/traces"))?
             }
             None => return Ok(None),
         };
-        let headers = match signal_var("HEADERS") {
-            Some((name, value)) => parse_headers(name, &value)?,
+        let headers = match signal_var("TRACES", "HEADERS") {
+            Some((name, value)) => parse_headers(&name, &value)?,
             None => HeaderMap::new(),
         };
-        let timeout = match signal_var("TIMEOUT") {
-            Some((name, value)) => value
-                .parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|_| format!("{name}={value:?} is invalid: milliseconds expected"))?,
-            None => default_timeout.unwrap_or(DEFAULT_TIMEOUT),
-        };
-        let gzip = match signal_var("COMPRESSION") {
+        let timeout = timeout_from_env("TRACES", default_timeout)?;
+        let gzip = match signal_var("TRACES", "COMPRESSION") {
             Some((_, value)) if value == "gzip" => true,
             Some((_, value)) if value == "none" => false,
             Some((name, value)) => {
@@ -70,7 +64,7 @@ impl ExportConfig {
             }
             None => false,
         };
-        if let Some((name, value)) = signal_var("PROTOCOL")
+        if let Some((name, value)) = signal_var("TRACES", "PROTOCOL")
             && value != "http/protobuf"
         {
             return Err(format!(
@@ -86,34 +80,27 @@ impl ExportConfig {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_TRACES_{suffix}`, else `OTEL_EXPORTER_OTLP_{suffix}`: the name
+/// `OTEL_EXPORTER_OTLP_{signal}_{suffix}`, else `OTEL_EXPORTER_OTLP_{suffix}`: the name
 /// and value of the one that is set.
-fn signal_var(suffix: &str) -> Option<(&'static str, String)> {
-    let (signal, general): (&'static str, &'static str) = match suffix {
-        "ENDPOINT" => (
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ),
-        "HEADERS" => (
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ),
-        "TIMEOUT" => (
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ),
-        "COMPRESSION" => (
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-            "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ),
-        _ => (
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ),
-    };
-    [signal, general]
-        .into_iter()
-        .find_map(|name| config::var(name).map(|value| (name, value.trim().to_owned())))
+fn signal_var(signal: &str, suffix: &str) -> Option<(String, String)> {
+    [
+        format!("OTEL_EXPORTER_OTLP_{signal}_{suffix}"),
+        format!("OTEL_EXPORTER_OTLP_{suffix}"),
+    ]
+    .into_iter()
+    .find_map(|name| config::var(&name).map(|value| (name, value.trim().to_owned())))
+}
+
+/// One export's timeout for `signal` (`TRACES`, `METRICS`): its own `…_TIMEOUT`, else
+/// `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), else `default`, else the SDK's 10 s.
+pub fn timeout_from_env(signal: &str, default: Option<Duration>) -> Result<Duration, String> {
+    match signal_var(signal, "TIMEOUT") {
+        Some((name, value)) => value
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{name}={value:?} is invalid: milliseconds expected")),
+        None => Ok(default.unwrap_or(DEFAULT_TIMEOUT)),
+    }
 }
 
 fn parse_url(name: &str, value: &str) -> Result<reqwest::Url, String> {

@@ -10,7 +10,7 @@
 pub mod encode;
 pub mod http;
 
-pub use http::{ExportConfig, HttpSpanExporter, blocking_client};
+pub use http::{ExportConfig, HttpSpanExporter, blocking_client, timeout_from_env};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
