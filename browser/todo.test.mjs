@@ -40,6 +40,8 @@ const RUN = randomBytes(3).toString('hex');
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const exactly = (s) => new RegExp(`^\\s*${escapeRe(s)}\\s*$`);
 const traceUrl = new RegExp(`^${escapeRe(JAEGER_UI_URL)}/trace/([0-9a-f]{32})$`);
+/** Jaeger's comparison of a working trace (A, captured) with a broken one. */
+const compareUrl = new RegExp(`^${escapeRe(JAEGER_UI_URL)}/trace/([0-9a-f]{32})\\.\\.\\.([0-9a-f]{32})\\?cohort=\\1&cohort=\\2$`);
 
 let browser;
 let context;
@@ -226,6 +228,11 @@ test('e. fault web_error: a 500 page naming its trace; the panel switches it off
     assert.equal(await link.getAttribute('href'), `${JAEGER_UI_URL}/trace/${traceId}`);
     assert.equal((await response.headerValue('traceresponse'))?.split('-')[1], traceId,
       'the page names the trace of its own request');
+    // Beside it, the last GET / that worked (the earlier tests listed the page).
+    const compare = await page.locator('a#compare').getAttribute('href');
+    const [, working] = compare.match(compareUrl) ?? [];
+    assert.ok(working && working !== traceId, `compare link: ${compare}`);
+    assert.equal(compare, `${JAEGER_UI_URL}/trace/${working}...${traceId}?cohort=${working}&cohort=${traceId}`);
     await screenshot('web-error.png');
 
     // The panel stays usable while every other page fails.
@@ -319,6 +326,11 @@ test('h. fault poison_message: the job dies after 3 receives and shows on /dead-
     assert.equal((await dead.locator('.title').textContent()).trim(), `enrich_todo: ${title}`);
     assert.equal((await dead.locator('.job-dead').textContent()).trim(), 'dead after 3 receives');
     await dead.getByRole('button', { name: 'Redrive' }).waitFor();
+    // Compared with the latest enrich job that was done (test a's, at least).
+    const compare = await dead.getByRole('link', { name: /compare with a working one/ }).getAttribute('href');
+    const [, working, broken] = compare.match(compareUrl) ?? [];
+    assert.equal(`${JAEGER_UI_URL}/trace/${broken}`, trace, `B is the dead job's trace: ${compare}`);
+    assert.ok(working && working !== broken, compare);
     // SQS moves the message at the receive after the third: then the page counts it
     // (at least it: on a stack reused from an earlier run, others may arrive too).
     const deadline = Date.now() + 30_000;
@@ -334,4 +346,58 @@ test('h. fault poison_message: the job dies after 3 receives and shows on /dead-
   } finally {
     await faultOff('poison_message');
   }
+});
+
+test('i. a user\'s journey: their clicks in order, the jobs they caused, an error compared; insights count it', async () => {
+  const name = `i-${RUN}`;
+  await signInWithForm(name);
+  const title = 'water the plants #home';
+  const row = await addTodo(title);
+  // Wait for the worker through the JSON API, as a guest: reloading her list would
+  // fill her journey (its last 50 requests) with GET /.
+  const deadline = Date.now() + JOB_TIMEOUT;
+  for (;;) {
+    const journey = await (await fetch(`${BASE_URL}/api/journey/${name}`)).json();
+    if (journey.steps[1]?.jobs[0]?.state === 'done') break;
+    if (Date.now() > deadline) assert.fail(`the add's job is not done: ${JSON.stringify(journey)}`);
+    await new Promise((r) => setTimeout(r, 150)); // polling interval
+  }
+  await page.goto('/');
+  await row.getByRole('button', { name: 'Mark done' }).click();
+  await page.locator('#todos li.todo.completed').waitFor();
+  // A click that fails (the magic word answers 503): its page leads to the journey.
+  await page.fill('#new-title', 'httpstat 503');
+  await page.locator('form.add-form').getByRole('button', { name: 'Add', exact: true }).click();
+  await page.locator('.error-page h1', { hasText: /^503\b/ }).waitFor();
+  const failedTrace = (await page.locator('code#trace-id').textContent()).trim();
+  await page.locator('a#journey-link').click();
+  await page.locator('h1', { hasText: exactly(`${name}'s journey`) }).waitFor();
+
+  const steps = page.locator('#journey tr.step');
+  const requests = (await steps.locator('.request').allTextContents()).map((t) => t.trim());
+  // Signing in was a guest's click; from then on, hers, in order.
+  assert.deepEqual(requests.slice(0, 2), ['GET /', 'POST /todos'], requests.join(' | '));
+  assert.ok(requests.includes('POST /todos/{id}/completed'), requests.join(' | '));
+  const add = steps.nth(1);
+  assert.match((await add.locator('.jobs').textContent()).trim(), new RegExp(`enrich_todo “${escapeRe(title)}”: done`));
+  const failed = page.locator(`#journey tr.step.failed[data-trace-id="${failedTrace}"]`);
+  assert.equal((await failed.locator('.status').textContent()).trim(), '503');
+  const compare = await failed.getByRole('link', { name: /compare with a working one/ }).getAttribute('href');
+  const [, working, broken] = compare.match(compareUrl) ?? [];
+  assert.equal(broken, failedTrace);
+  assert.equal(working, await add.getAttribute('data-trace-id'), 'A is her add, the last POST /todos that worked');
+  const search = await page.locator('a#jaeger-user-search').getAttribute('href');
+  assert.equal(new URL(search).searchParams.get('tags'), JSON.stringify({ 'enduser.id': name }));
+  await screenshot('journey.png');
+
+  await page.getByRole('link', { name: 'Insights', exact: true }).click();
+  const mine = page.locator(`#insights tr#user-${name}`);
+  await mine.waitFor();
+  assert.equal((await mine.locator('td.created').textContent()).trim(), '1');
+  assert.equal((await mine.locator('td.completed').textContent()).trim(), '1');
+  assert.match((await mine.locator('td.time-to-done').textContent()).trim(), /^\d+s$/);
+  assert.equal(await mine.getAttribute('class'), 'cursed', 'she hit an error this hour');
+  assert.ok(Number(await page.locator('#users-with-errors').textContent()) >= 1);
+  await mine.getByRole('link', { name }).waitFor();
+  await screenshot('insights.png');
 });

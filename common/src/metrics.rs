@@ -7,6 +7,12 @@
 //!   cardinality (the first 100 users, then `other`) (web, worker)
 //! * `jobs.processed`: kind and outcome (`done`, `duplicate`, `todo_gone`, `failed`, `dead`) (worker)
 //! * `jobs.queue.oldest_age` (s): age of the oldest job not yet done (web)
+//!
+//! Application metrics (web), the "are you pleasing your users?" figures:
+//! * `todos.created`, `todos.completed` ({todo}): per `enduser.id` (bounded as above)
+//! * `todos.time_to_done` (s): created → completed, per `enduser.id`
+//! * `users.active` ({user}): users seen in the last hour, by `outcome`: `error` (at
+//!   least one response ≥ 500) or `ok` (every click worked)
 
 use std::{
     collections::HashMap,
@@ -19,7 +25,7 @@ use std::{
 
 use opentelemetry::{
     KeyValue,
-    metrics::{BoundHistogram, Counter, Histogram, MeterProvider, NoopMeterProvider},
+    metrics::{BoundHistogram, Counter, Histogram, Meter, MeterProvider, NoopMeterProvider},
 };
 
 /// Distinct `enduser.id` values on metrics before the rest count as `other`.
@@ -41,6 +47,11 @@ struct Inner {
     http_duration: Histogram<f64>,
     db_duration: Histogram<f64>,
     jobs: Counter<u64>,
+    todos_created: Counter<u64>,
+    todos_completed: Counter<u64>,
+    time_to_done: Histogram<f64>,
+    /// For gauges whose values live elsewhere ([`Metrics::observe_users`]).
+    meter: Meter,
     /// route → (method, status, series).
     http_series: SeriesMap<(&'static str, u16)>,
     /// user (at most [`MAX_USERS`] of them, then [`OTHER_USER`]) → (operation, ok, series).
@@ -88,6 +99,25 @@ impl Metrics {
                 .u64_counter("jobs.processed")
                 .with_description("SQS job records processed, by outcome")
                 .build(),
+            todos_created: meter
+                .u64_counter("todos.created")
+                .with_unit("{todo}")
+                .with_description("To-dos created, per user")
+                .build(),
+            todos_completed: meter
+                .u64_counter("todos.completed")
+                .with_unit("{todo}")
+                .with_description("To-dos completed, per user")
+                .build(),
+            time_to_done: meter
+                .f64_histogram("todos.time_to_done")
+                .with_unit("s")
+                .with_description("Time from a to-do's creation to its completion, per user")
+                .with_boundaries(vec![
+                    10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0,
+                ])
+                .build(),
+            meter,
             http_series: RwLock::default(),
             db_series: RwLock::default(),
             oldest_job_ms,
@@ -175,6 +205,47 @@ impl Metrics {
                 KeyValue::new("job.outcome", outcome),
             ],
         );
+    }
+
+    /// A to-do `user` created (a click, so no series binding: a counter add is cheap
+    /// next to the request).
+    pub fn todo_created(&self, user: &str) {
+        if self.0.enabled {
+            let user = KeyValue::new("enduser.id", self.bounded_user(user));
+            self.0.todos_created.add(1, &[user]);
+        }
+    }
+
+    /// A to-do `user` completed, `time_to_done` after it was created.
+    pub fn todo_completed(&self, user: &str, time_to_done: Duration) {
+        if self.0.enabled {
+            let user = [KeyValue::new("enduser.id", self.bounded_user(user))];
+            self.0.todos_completed.add(1, &user);
+            self.0
+                .time_to_done
+                .record(time_to_done.as_secs_f64(), &user);
+        }
+    }
+
+    /// `users.active`: `count` answers (users with an error, users without) whenever
+    /// metrics are collected.
+    pub fn observe_users(&self, count: impl Fn() -> (u64, u64) + Send + Sync + 'static) {
+        if !self.0.enabled {
+            return;
+        }
+        self.0
+            .meter
+            .u64_observable_gauge("users.active")
+            .with_unit("{user}")
+            .with_description(
+                "Users seen in the last hour: outcome error (a response >= 500) or ok",
+            )
+            .with_callback(move |gauge| {
+                let (errors, ok) = count();
+                gauge.observe(errors, &[KeyValue::new("outcome", "error")]);
+                gauge.observe(ok, &[KeyValue::new("outcome", "ok")]);
+            })
+            .build();
     }
 
     pub fn oldest_job_age(&self, age: Duration) {

@@ -306,6 +306,14 @@ where
     }
 }
 
+/// The `service.name` this process's spans carry: `OTEL_SERVICE_NAME` (or
+/// `OTEL_RESOURCE_ATTRIBUTES`'s), else `default_service`.
+pub fn service_name(default_service: &'static str) -> String {
+    resource(default_service)
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .map_or_else(|| default_service.to_owned(), |v| v.to_string())
+}
+
 fn resource(default_service: &'static str) -> Resource {
     let mut resource = Resource::builder();
     if !service_name_configured() {

@@ -272,6 +272,32 @@ impl TestApp {
             .expect("POST")
     }
 
+    /// GET with a session's cookies (e.g. [`TestApp::sign_in`]'s).
+    pub async fn get_as(&self, cookies: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("cookie", cookies)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// POST a form with a session's cookies.
+    pub async fn post_as(
+        &self,
+        cookies: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("cookie", cookies)
+            .form(form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
     /// GET with a fresh sampled `traceparent`: the web continues it, so the returned
     /// trace id names this request's trace.
     pub async fn traced_get(&self, path: &str) -> (reqwest::Response, String) {
@@ -406,6 +432,17 @@ impl Drop for TestApp {
 }
 
 /// A sampled W3C `traceparent` with random ids, and its trace id.
+/// The trace id a response names in its W3C `traceresponse` header.
+pub fn trace_of(response: &reqwest::Response) -> String {
+    response.headers()["traceresponse"]
+        .to_str()
+        .expect("traceresponse is ASCII")
+        .split('-')
+        .nth(1)
+        .expect("traceresponse: 00-{trace id}-{span id}-{flags}")
+        .to_owned()
+}
+
 pub fn new_traceparent() -> (String, String) {
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];

@@ -16,5 +16,5 @@ pub mod services;
 pub mod stalled;
 pub mod traces;
 
-pub use app::TestApp;
+pub use app::{TestApp, trace_of};
 pub use poll::eventually;

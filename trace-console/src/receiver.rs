@@ -70,6 +70,10 @@ pub struct MetricPoint {
     pub service: String,
     pub name: String,
     pub attributes: HashMap<String, Value>,
+    /// A sum's or gauge's value; a histogram's sum.
+    pub value: f64,
+    /// A histogram's count (1 for a sum or gauge point).
+    pub count: u64,
 }
 
 /// The OTLP/HTTP paths a receiver serves: an OpenTelemetry collector's (`/v1/traces`,
@@ -255,21 +259,37 @@ async fn export_metrics(
         let service = service_name(rm.resource.as_ref());
         for sm in rm.scope_metrics {
             for m in sm.metrics {
-                let attribute_sets: Vec<Vec<KeyValue>> = match m.data {
-                    Some(Data::Histogram(h)) => {
-                        h.data_points.into_iter().map(|p| p.attributes).collect()
-                    }
-                    Some(Data::Sum(s)) => s.data_points.into_iter().map(|p| p.attributes).collect(),
-                    Some(Data::Gauge(g)) => {
-                        g.data_points.into_iter().map(|p| p.attributes).collect()
-                    }
+                use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+                let number = |v: Option<Number>| match v {
+                    Some(Number::AsDouble(d)) => d,
+                    Some(Number::AsInt(i)) => i as f64,
+                    None => 0.0,
+                };
+                let values: Vec<(Vec<KeyValue>, f64, u64)> = match m.data {
+                    Some(Data::Histogram(h)) => h
+                        .data_points
+                        .into_iter()
+                        .map(|p| (p.attributes, p.sum.unwrap_or(0.0), p.count))
+                        .collect(),
+                    Some(Data::Sum(s)) => s
+                        .data_points
+                        .into_iter()
+                        .map(|p| (p.attributes, number(p.value), 1))
+                        .collect(),
+                    Some(Data::Gauge(g)) => g
+                        .data_points
+                        .into_iter()
+                        .map(|p| (p.attributes, number(p.value), 1))
+                        .collect(),
                     _ => Vec::new(),
                 };
-                for attrs in attribute_sets {
+                for (attrs, value, count) in values {
                     points.push(MetricPoint {
                         service: service.clone(),
                         name: m.name.clone(),
                         attributes: attributes(&attrs),
+                        value,
+                        count,
                     });
                 }
             }

@@ -30,6 +30,9 @@ use crate::{
     web_error,
 };
 
+/// `service.name` unless `OTEL_SERVICE_NAME` says otherwise.
+pub const SERVICE: &str = "todo-web";
+
 /// The whole app: routes, then (inner to outer) the `web_error` fault, measurements,
 /// cross-site refusal, body limit, error pages, the request's context, security headers,
 /// `traceresponse`, and the SERVER span around it all.
@@ -89,6 +92,11 @@ pub async fn state(
         tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
     }
     let insights = Insights::default();
+    let counted = insights.clone();
+    metrics.observe_users(move || {
+        let users = counted.users_last_hour();
+        (users.with_errors, users.all_ok)
+    });
     let db = Database::new(pool, faults.clone(), metrics.clone())
         .traced_by(tracer)
         .observed_by(Arc::new(insights.clone()));
@@ -107,6 +115,7 @@ pub async fn state(
         site: Site {
             jaeger_ui_url: config.jaeger_ui_url.as_str().into(),
             faults_panel: config.faults_enabled,
+            service_name: common::telemetry::service_name(SERVICE).into(),
         },
     }))
 }
@@ -207,7 +216,7 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
 /// The binary's whole life: configuration, telemetry, serve, flush on the way out.
 pub async fn run() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    let telemetry = Telemetry::init("todo-web", None)?;
+    let telemetry = Telemetry::init(SERVICE, None)?;
     let app = Application::build(config, &telemetry).await?;
     let addr = app.local_addr()?;
     // Tests and scripts wait for this exact line.

@@ -113,15 +113,24 @@ impl<B> OnResponse<B> for RecordResponse {
     }
 }
 
+/// The trace of this request's SERVER span, in the request's extensions when it is
+/// sampled (so it will be in Jaeger): what the insights and pages link to.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerTrace(pub opentelemetry::trace::TraceId);
+
 /// Adds the W3C `traceresponse` header (`00-{trace id}-{span id}-{flags}`), so any
-/// client can find the trace of the response it got.
+/// client can find the trace of the response it got, and leaves [`ServerTrace`] for the
+/// layers inside (one look-up of the span's context per request).
 pub async fn traceresponse(
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     use opentelemetry::trace::TraceContextExt;
     let cx = Span::current().context();
     let sc = cx.span().span_context().clone();
+    if sc.is_valid() && sc.is_sampled() {
+        request.extensions_mut().insert(ServerTrace(sc.trace_id()));
+    }
     let mut response = next.run(request).await;
     if sc.is_valid()
         && let Ok(value) = format!(

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod http_span;
 pub mod insights;
+pub mod jaeger;
 pub mod magic;
 pub mod observe;
 pub mod outbox;

@@ -1,34 +1,59 @@
-//! Per-request measurements: `http.server.request.duration` (metrics) and each user's
-//! request count, latency and errors (insights). Runs inside the cross-site refusal, so
+//! Measurements: per request, `http.server.request.duration` (metrics) and the user's
+//! request, latency, error and journey (insights); per to-do created or completed, the
+//! application metrics and the user's figures. Runs inside the cross-site refusal, so
 //! what it counts are requests the app really handled.
+
+use std::time::Duration;
 
 use axum::{
     extract::{MatchedPath, Request, State},
     middleware::Next,
     response::Response,
 };
-use common::{context::RequestContext, spans::current_trace_id};
+use common::context::{GUEST, RequestContext};
 
-use crate::state::AppState;
+use crate::{http_span::ServerTrace, insights::Visit, state::AppState};
 
 pub async fn requests(State(app): State<AppState>, request: Request, next: Next) -> Response {
     // MatchedPath and the method are cheap to clone (an Arc, an enum); the owner is one
-    // short string.
+    // short string; the trace id is 16 bytes `traceresponse` already read.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let owner = request
         .extensions()
         .get::<RequestContext>()
         .and_then(|ctx| ctx.user.clone());
+    let trace = request.extensions().get::<ServerTrace>().map(|t| t.0);
     let method = request.method().clone();
+    let at = chrono::Utc::now();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let owner = owner.as_deref().unwrap_or(common::context::GUEST);
+    let route_name = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     app.metrics
-        .http_request(method.as_str(), route, status, elapsed);
-    app.insights
-        .record_request(owner, elapsed, status, route, current_trace_id);
+        .http_request(method.as_str(), route_name, status, elapsed);
+    app.insights.record_request(
+        owner.as_deref().unwrap_or(GUEST),
+        Visit {
+            at,
+            method,
+            route,
+            status,
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            trace,
+        },
+    );
     response
+}
+
+/// `user` created a to-do.
+pub fn todo_created(app: &AppState, user: &str) {
+    app.metrics.todo_created(user);
+    app.insights.todo_created(user);
+}
+
+/// `user` completed a to-do `time_to_done` after creating it.
+pub fn todo_completed(app: &AppState, user: &str, time_to_done: Duration) {
+    app.metrics.todo_completed(user, time_to_done);
+    app.insights.todo_completed(user, time_to_done);
 }

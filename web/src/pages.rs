@@ -4,8 +4,10 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use std::collections::HashMap;
+
 use axum::{
-    extract::{Request, State},
+    extract::{MatchedPath, Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -14,9 +16,10 @@ use serde::Serialize;
 
 use crate::{
     error::ErrorReport,
-    insights::UserInsights,
+    insights::{Overview, VisitView},
     outbox::DeadJob,
     request::Page,
+    routes::journey::JourneyView,
     state::AppState,
     todos::{CompletionStats, TodoRow},
 };
@@ -34,6 +37,9 @@ pub struct IndexPage {
     pub cat: bool,
     /// Which faults are on, for the banner.
     pub faults_on: Vec<String>,
+    /// Job kind → the trace of its latest job that was done, for the rows whose job
+    /// failed (looked up only when one did).
+    pub working_jobs: HashMap<String, String>,
 }
 
 impl IndexPage {
@@ -51,13 +57,43 @@ impl IndexPage {
         }
         human_duration(self.stats.total_seconds / self.stats.completed_count as f64)
     }
+
+    /// "Compare with a working one" for a row whose job failed or died.
+    pub fn compare_url(&self, todo: &TodoRow) -> Option<String> {
+        if !matches!(todo.job_state.as_deref(), Some("failed" | "dead")) {
+            return None;
+        }
+        let working = self.working_jobs.get(todo.job_kind.as_deref()?).cloned();
+        self.page.compare_url(&working, &todo.job_trace_id)
+    }
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "insights.html")]
 pub struct InsightsPage {
     pub page: Page,
-    pub users: Vec<UserInsights>,
+    pub overview: Overview,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "journey.html")]
+pub struct JourneyPage {
+    pub page: Page,
+    pub journey: JourneyView,
+}
+
+impl InsightsPage {
+    pub fn time_to_done(&self, user: &crate::insights::UserInsights) -> String {
+        user.median_time_to_done_s
+            .map_or_else(|| "–".to_owned(), human_duration)
+    }
+}
+
+impl Page {
+    /// The "compare with a working one" link of a failed or slow request.
+    pub fn compare_visit(&self, visit: &VisitView) -> Option<String> {
+        self.compare_url(&visit.compare_with, &visit.trace_id)
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -74,6 +110,15 @@ pub struct DeadLettersPage {
     pub jobs: Vec<DeadJob>,
     /// Messages in the DLQ, if SQS answered.
     pub dlq_depth: Option<u64>,
+    /// Job kind → the trace of its latest job that was done.
+    pub working_jobs: HashMap<String, String>,
+}
+
+impl DeadLettersPage {
+    pub fn compare_url(&self, job: &DeadJob) -> Option<String> {
+        let working = self.working_jobs.get(&job.kind).cloned();
+        self.page.compare_url(&working, &job.trace_id)
+    }
 }
 
 /// One fault's switch with what it does, as the panel and the API show it.
@@ -116,6 +161,17 @@ pub struct ErrorPage {
     pub reason: String,
     pub message: String,
     pub trace_id: String,
+    /// The latest trace of the same route that worked.
+    pub working_trace_id: Option<String>,
+    /// Whose journey this request is part of (`guest` when nobody signed in).
+    pub owner: String,
+}
+
+impl ErrorPage {
+    pub fn compare_url(&self) -> Option<String> {
+        self.page
+            .compare_url(&self.working_trace_id, &Some(self.trace_id.clone()))
+    }
 }
 
 /// Renders the error page for every response that carries an [`ErrorReport`], naming
@@ -127,17 +183,24 @@ pub async fn render_errors(State(app): State<AppState>, request: Request, next: 
         .get::<RequestContext>()
         .cloned()
         .unwrap_or_default();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let response = next.run(request).await;
     let Some(report) = response.extensions().get::<ErrorReport>().cloned() else {
         return response;
     };
     let status = response.status();
+    let working_trace_id = route
+        .and_then(|route| app.insights.working_trace(method.as_str(), route.as_str()))
+        .map(|trace| trace.to_string());
     let mut page = ErrorPage {
         page: Page::new(&app, &ctx),
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("Error").to_owned(),
         message: report.message,
         trace_id: current_trace_id(),
+        working_trace_id,
+        owner: ctx.owner().to_owned(),
     }
     .into_response();
     *page.status_mut() = status;

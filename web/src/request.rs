@@ -17,7 +17,7 @@ use axum_extra::extract::CookieJar;
 use common::context::{self, RequestContext, SCOPE_COOKIE};
 use opentelemetry_http::HeaderExtractor;
 
-use crate::state::AppState;
+use crate::{jaeger, state::AppState};
 
 /// Cookie naming the signed-in user (see `routes::users`).
 pub const USER_COOKIE: &str = "user";
@@ -88,12 +88,14 @@ impl std::ops::Deref for Db {
 }
 
 /// What every page's header needs: who is signed in, whether the fault panel is served,
-/// where Jaeger is.
+/// where Jaeger is (and the links into it pages make).
 #[derive(Debug, Clone)]
 pub struct Page {
     pub user: Option<String>,
     pub faults_panel: bool,
     pub jaeger_ui_url: std::sync::Arc<str>,
+    /// This service's name in Jaeger (`OTEL_SERVICE_NAME`, default `todo-web`).
+    pub service_name: std::sync::Arc<str>,
 }
 
 impl Page {
@@ -102,15 +104,23 @@ impl Page {
             user: ctx.user.clone(),
             faults_panel: app.site.faults_panel,
             jaeger_ui_url: app.site.jaeger_ui_url.clone(),
+            service_name: app.site.service_name.clone(),
         }
     }
 
     /// `JAEGER_UI_URL/trace/{id}` for a real trace id.
     pub fn trace_url(&self, trace_id: &Option<String>) -> Option<String> {
-        trace_id
-            .as_deref()
-            .filter(|id| !id.is_empty() && id.bytes().any(|b| b != b'0'))
-            .map(|id| format!("{}/trace/{id}", self.jaeger_ui_url))
+        jaeger::trace_url(&self.jaeger_ui_url, trace_id.as_deref()?)
+    }
+
+    /// Jaeger's side-by-side view of a working trace and a broken one.
+    pub fn compare_url(&self, working: &Option<String>, broken: &Option<String>) -> Option<String> {
+        jaeger::compare_url(&self.jaeger_ui_url, working.as_deref()?, broken.as_deref()?)
+    }
+
+    /// Jaeger's search for `user`'s traces of the last hour.
+    pub fn user_search_url(&self, user: &str) -> String {
+        jaeger::user_search_url(&self.jaeger_ui_url, &self.service_name, user, "1h")
     }
 }
 

@@ -42,4 +42,6 @@ pub struct Site {
     pub jaeger_ui_url: Arc<str>,
     /// Whether the fault panel is served to everyone (its link shows in the header).
     pub faults_panel: bool,
+    /// This service's name in traces, for Jaeger searches.
+    pub service_name: Arc<str>,
 }

@@ -198,31 +198,48 @@ pub async fn update_title(
     .map(|r| r.rows_affected() == 1)
 }
 
-/// Returns `None` when the to-do does not exist, else whether the state changed
-/// (completing a completed to-do again is a no-op, and enqueues nothing).
+/// What completing (or reopening) a to-do did.
+#[derive(Debug, Clone, Copy)]
+pub struct Completion {
+    /// Whether the state changed (completing a completed to-do again is a no-op, and
+    /// enqueues nothing).
+    pub changed: bool,
+    /// Created → now, when it was completed just now.
+    pub time_to_done: Option<std::time::Duration>,
+}
+
+/// Returns `None` when the to-do does not exist.
 pub async fn set_completed(
     db: &Db,
     conn: &mut PgConnection,
     id: Uuid,
     completed: bool,
     trace_id: &str,
-) -> Result<Option<bool>, sqlx::Error> {
+) -> Result<Option<Completion>, sqlx::Error> {
     const SQL: &str = "WITH old AS (SELECT completed FROM todos WHERE id = $1 AND owner = $4 FOR UPDATE) \
         UPDATE todos t SET completed = $2, \
         completed_at = CASE WHEN $2 THEN now() ELSE NULL END, \
         done_in_seconds = CASE WHEN $2 THEN t.done_in_seconds ELSE NULL END, \
         updated_at = now(), updated_trace_id = $3 \
-        FROM old WHERE t.id = $1 RETURNING old.completed <> $2 AS changed";
-    db.run(
-        db.span("UPDATE todos", SQL),
-        sqlx::query_scalar::<_, bool>(SQL)
-            .bind(id)
-            .bind(completed)
-            .bind(trace_id)
-            .bind(db.ctx().owner())
-            .fetch_optional(conn),
-    )
-    .await
+        FROM old WHERE t.id = $1 \
+        RETURNING old.completed <> $2, EXTRACT(EPOCH FROM t.completed_at - t.created_at)::float8";
+    let row: Option<(bool, Option<f64>)> = db
+        .run(
+            db.span("UPDATE todos", SQL),
+            sqlx::query_as(SQL)
+                .bind(id)
+                .bind(completed)
+                .bind(trace_id)
+                .bind(db.ctx().owner())
+                .fetch_optional(conn),
+        )
+        .await?;
+    Ok(row.map(|(changed, seconds)| Completion {
+        changed,
+        time_to_done: seconds
+            .filter(|_| changed && completed)
+            .map(|s| std::time::Duration::from_secs_f64(s.max(0.0))),
+    }))
 }
 
 /// Deletes one to-do (in a transaction, after locking its jobs); false when it does not

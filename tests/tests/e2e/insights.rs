@@ -1,23 +1,11 @@
-//! The insights page answers application questions from known injected latencies:
-//! which user's writes are slow, which user hit an error (and its trace).
+//! The insights page answers application questions from known injected latencies and
+//! errors: which user's writes are slow, which user hit an error (and its trace), how many
+//! to-dos each user created and completed and how long they took, who was cursed.
 
 use serde_json::{Value, json};
 use tests::{TestApp, binaries};
 
-async fn post(
-    app: &TestApp,
-    cookies: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    app.http
-        .post(app.url(path))
-        .header("cookie", cookies)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
+use crate::DEADLINE;
 
 #[tokio::test]
 async fn insights_show_each_users_slow_writes_error_rate_and_error_traces() {
@@ -35,29 +23,26 @@ async fn insights_show_each_users_slow_writes_error_rate_and_error_traces() {
     let quick = app.sign_in("quick").await;
     for i in 0..3 {
         assert_eq!(
-            post(&app, &slow, "/todos", &[("title", &format!("slow {i}"))])
+            app.post_as(&slow, "/todos", &[("title", &format!("slow {i}"))])
                 .await
                 .status(),
             303
         );
         assert_eq!(
-            post(&app, &quick, "/todos", &[("title", &format!("quick {i}"))])
+            app.post_as(&quick, "/todos", &[("title", &format!("quick {i}"))])
                 .await
                 .status(),
             303
         );
     }
-    let failed = post(&app, &quick, "/todos", &[("title", "httpstat 503")]).await;
+    let failed = app
+        .post_as(&quick, "/todos", &[("title", "httpstat 503")])
+        .await;
     assert_eq!(failed.status(), 503);
-    let trace_id = failed.headers()["traceresponse"]
-        .to_str()
-        .unwrap()
-        .split('-')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let trace_id = tests::trace_of(&failed);
 
-    let insights: Vec<Value> = app.get("/api/insights").await.json().await.unwrap();
+    let overview: Value = app.get("/api/insights").await.json().await.unwrap();
+    let insights = overview["users"].as_array().unwrap();
     let user = |name: &str| {
         insights
             .iter()
@@ -93,4 +78,135 @@ async fn insights_show_each_users_slow_writes_error_rate_and_error_traces() {
         page.contains(r#"<tr id="user-slowpoke">"#) && page.contains(&format!("/trace/{trace_id}")),
         "{page}"
     );
+}
+
+/// The last exported value of `name` for the series whose `key` is `value`
+/// (cumulative temporality: the latest point is the total).
+fn last_point(app: &TestApp, name: &str, key: &str, value: &str) -> Option<(f64, u64)> {
+    app.otlp
+        .metrics()
+        .into_iter()
+        .rev()
+        .find(|p| {
+            p.service == "todo-web"
+                && p.name == name
+                && p.attributes.get(key) == Some(&json!(value))
+        })
+        .map(|p| (p.value, p.count))
+}
+
+#[tokio::test]
+async fn kpis_count_each_users_todos_time_to_done_and_who_hit_an_error_and_export_them() {
+    let app = TestApp::spawn_with(
+        binaries!(),
+        tests::app::Options {
+            with_worker: false,
+            env: vec![("OTEL_METRIC_EXPORT_INTERVAL", "200".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    let ada = app.sign_in("ada").await;
+    let bob = app.sign_in("bob").await;
+    for title in ["one", "two", "three"] {
+        assert_eq!(
+            app.post_as(&ada, "/todos", &[("title", title)])
+                .await
+                .status(),
+            303
+        );
+    }
+    // "one" was created 600 s ago, "two" 1,200 s ago: their median time to done is 900 s.
+    for (title, age) in [("one", 600.0), ("two", 1200.0)] {
+        sqlx::query(
+            "UPDATE todos SET created_at = now() - make_interval(secs => $2) WHERE title = $1",
+        )
+        .bind(title)
+        .bind(age)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let todos: Vec<Value> = app.get_as(&ada, "/api/todos").await.json().await.unwrap();
+    for todo in todos.iter().filter(|t| t["title"] != "three") {
+        let path = format!("/todos/{}/completed", todo["id"].as_str().unwrap());
+        assert_eq!(
+            app.post_as(&ada, &path, &[("completed", "true")])
+                .await
+                .status(),
+            303
+        );
+        // Completing again changes nothing and counts nothing.
+        assert_eq!(
+            app.post_as(&ada, &path, &[("completed", "true")])
+                .await
+                .status(),
+            303
+        );
+    }
+    // bob's one click fails.
+    assert_eq!(
+        app.post_as(&bob, "/todos", &[("title", "httpstat 500")])
+            .await
+            .status(),
+        500
+    );
+
+    let overview: Value = app.get("/api/insights").await.json().await.unwrap();
+    let user = |name: &str| {
+        overview["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["user"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {overview:#}"))
+    };
+    let a = user("ada");
+    assert_eq!(
+        (a["todos_created"].as_u64(), a["todos_completed"].as_u64()),
+        (Some(3), Some(2)),
+        "{a}"
+    );
+    let median = a["median_time_to_done_s"].as_f64().unwrap();
+    assert!((899.0..=910.0).contains(&median), "median {median} s");
+    assert_eq!(a["error_in_last_hour"], false);
+    assert_eq!(user("bob")["error_in_last_hour"], true);
+    // Signed-in users only: guest (everyone not signed in) is not one user.
+    assert_eq!(
+        overview["last_hour"],
+        json!({ "with_errors": 1, "all_ok": 1 })
+    );
+
+    let page = app.get_text("/insights").await;
+    assert!(
+        page.contains(r#"<strong id="users-with-errors">1</strong>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<strong id="users-all-ok">1</strong>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<td class="time-to-done">15m 0s</td>"#)
+            || page.contains(r#"<td class="time-to-done">15m 1s</td>"#),
+        "{page}"
+    );
+
+    // The same figures as OTLP metrics, one series per user (bounded like enduser.id).
+    tests::eventually("ada's KPIs exported", DEADLINE, || async {
+        let created = last_point(&app, "todos.created", "enduser.id", "ada")?;
+        let completed = last_point(&app, "todos.completed", "enduser.id", "ada")?;
+        let done = last_point(&app, "todos.time_to_done", "enduser.id", "ada")?;
+        let errors = last_point(&app, "users.active", "outcome", "error")?;
+        let ok = last_point(&app, "users.active", "outcome", "ok")?;
+        (created.0 == 3.0
+            && completed.0 == 2.0
+            && done.1 == 2
+            && (1799.0..=1820.0).contains(&done.0)
+            && errors.0 == 1.0
+            && ok.0 == 1.0)
+            .then_some(())
+    })
+    .await;
 }

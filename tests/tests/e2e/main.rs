@@ -6,6 +6,7 @@
 mod config_errors;
 mod faults;
 mod insights;
+mod journey;
 mod logs;
 mod one_click_one_trace;
 mod proof;

@@ -70,16 +70,7 @@ async fn users_see_and_change_only_their_own_todos() {
         .send()
         .await
         .unwrap();
-    let as_bob: Vec<serde_json::Value> = app
-        .http
-        .get(app.url("/api/todos"))
-        .header("cookie", &bob)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let as_bob: Vec<serde_json::Value> = app.get_as(&bob, "/api/todos").await.json().await.unwrap();
     assert!(as_bob.is_empty(), "bob sees none of ada's to-dos");
     assert!(app.todos().await.is_empty(), "nor does a guest");
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM todos")

@@ -296,3 +296,131 @@ async fn an_unknown_address_is_a_404_page(pool: PgPool) {
             .starts_with("text/html")
     );
 }
+
+const WORKED: &str = "0af7651916cd43dd8448eb211c80319c";
+const BROKE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[sqlx::test(migrations = "../migrations")]
+async fn rows_and_dead_letters_whose_job_failed_compare_it_with_the_latest_job_that_worked(
+    pool: PgPool,
+) {
+    let app = FastApp::new(pool.clone()).await;
+    assert_eq!(
+        app.post_form("/todos", "title=ship+it", &[]).await.status,
+        303
+    );
+    // An older job of the same kind that was done, in trace WORKED (and an even older
+    // one: the latest wins); this to-do's job failed, in trace BROKE.
+    for (trace, age) in [("ffffffffffffffffffffffffffffffff", 120), (WORKED, 60)] {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, state, trace_id, updated_at) \
+             VALUES (gen_random_uuid(), 'enrich_todo', 'done', $1, now() - make_interval(secs => $2))",
+        )
+        .bind(trace)
+        .bind(f64::from(age))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', attempts = 1, trace_id = $1 WHERE todo_id IS NOT NULL",
+    )
+    .bind(BROKE)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let compare = format!(
+        "http://localhost:16686/trace/{WORKED}...{BROKE}?cohort={WORKED}&#38;cohort={BROKE}"
+    );
+    let list = app.get("/", &[]).await;
+    assert!(list.body.contains(&compare), "{}", list.body);
+
+    sqlx::query("UPDATE jobs SET state = 'dead' WHERE trace_id = $1")
+        .bind(BROKE)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dead = app.get("/dead-letters", &[]).await;
+    assert!(dead.body.contains(&compare), "{}", dead.body);
+
+    // Nothing failed, nothing to compare (and no extra query).
+    sqlx::query("UPDATE jobs SET state = 'done' WHERE trace_id = $1")
+        .bind(BROKE)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        !app.get("/", &[])
+            .await
+            .body
+            .contains("compare with a working one")
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_journey_is_each_users_own_and_counts_what_they_created(pool: PgPool) {
+    let app = FastApp::new(pool).await;
+    let ada = [("cookie", "user=ada")];
+    assert_eq!(app.post_form("/todos", "title=one", &ada).await.status, 303);
+    assert_eq!(app.get("/nope", &ada).await.status, 404);
+    assert_eq!(app.get("/", &[]).await.status, 200);
+
+    let mine = app.get("/journey", &ada).await;
+    assert_eq!(mine.status, 303);
+    assert_eq!(mine.headers["location"], "/journey/ada");
+    assert_eq!(
+        app.get("/journey", &[]).await.headers["location"],
+        "/journey/guest"
+    );
+
+    let journey: serde_json::Value =
+        serde_json::from_str(&app.get("/api/journey/ada", &[]).await.body).unwrap();
+    let steps: Vec<_> = journey["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["method"].as_str().unwrap(),
+                s["route"].as_str().unwrap(),
+                s["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("POST", "/todos", 303),
+            ("GET", "unmatched", 404),
+            ("GET", "/journey", 303)
+        ],
+        "ada's, in order; the guest's GET / is not among them: {journey:#}"
+    );
+    let page = app.get("/journey/ada", &[]).await;
+    assert!(
+        page.body.contains("<h1>ada's journey</h1>"),
+        "{}",
+        page.body
+    );
+
+    let nobody: serde_json::Value =
+        serde_json::from_str(&app.get("/api/journey/nobody", &[]).await.body).unwrap();
+    assert_eq!(
+        nobody["steps"],
+        serde_json::json!([]),
+        "a name never seen: empty"
+    );
+    assert_eq!(app.get("/journey/no%20such%20name", &[]).await.status, 404);
+
+    let overview: serde_json::Value =
+        serde_json::from_str(&app.get("/api/insights", &[]).await.body).unwrap();
+    let ada = overview["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user"] == "ada")
+        .unwrap();
+    assert_eq!(ada["todos_created"], 1);
+    assert_eq!(ada["todos_completed"], 0);
+    assert_eq!(ada["median_time_to_done_s"], serde_json::Value::Null);
+}

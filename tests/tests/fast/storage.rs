@@ -58,27 +58,40 @@ async fn todos_belong_to_their_owner(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn completing_reports_whether_anything_changed(pool: PgPool) {
+async fn completing_reports_whether_anything_changed_and_the_time_to_done(pool: PgPool) {
     let db = db_for(&pool, None);
     let (id, _) = add(&db, "ship it").await;
+    // Created ten minutes ago: completing it now took ~600 s.
+    sqlx::query("UPDATE todos SET created_at = now() - interval '600 seconds' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
     let mut tx = db.begin().await.unwrap();
+    let first = todos::set_completed(&db, &mut tx, id, true, "t")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.changed);
+    let secs = first
+        .time_to_done
+        .expect("completed just now")
+        .as_secs_f64();
+    assert!((599.0..=605.0).contains(&secs), "time to done {secs} s");
+    let again = todos::set_completed(&db, &mut tx, id, true, "t")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!again.changed);
     assert_eq!(
-        todos::set_completed(&db, &mut tx, id, true, "t")
-            .await
-            .unwrap(),
-        Some(true)
+        again.time_to_done, None,
+        "a second completion is not counted"
     );
-    assert_eq!(
-        todos::set_completed(&db, &mut tx, id, true, "t")
-            .await
-            .unwrap(),
-        Some(false)
-    );
-    assert_eq!(
+    assert!(
         todos::set_completed(&db, &mut tx, Uuid::new_v4(), true, "t")
             .await
-            .unwrap(),
-        None
+            .unwrap()
+            .is_none()
     );
     assert_eq!(todos::clear_completed(&db, &mut tx).await.unwrap(), 1);
     db.commit(tx).await.unwrap();

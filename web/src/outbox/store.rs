@@ -249,3 +249,49 @@ pub async fn oldest_unfinished_age(pool: &PgPool) -> Result<std::time::Duration,
         age.unwrap_or(0.0).max(0.0),
     ))
 }
+
+/// A job a request caused (the job row keeps the trace of the request that recorded
+/// it), for the journey page.
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct CausedJob {
+    pub trace_id: String,
+    pub id: Uuid,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub title: Option<String>,
+}
+
+/// The jobs the requests of `trace_ids` caused, oldest first.
+pub async fn caused_by(db: &Db, trace_ids: &[String]) -> Result<Vec<CausedJob>, sqlx::Error> {
+    const SQL: &str = "SELECT j.trace_id, j.id, j.kind, j.state, j.attempts, j.last_error, \
+        t.title FROM jobs j LEFT JOIN todos t ON t.id = j.todo_id \
+        WHERE j.trace_id = ANY($1) ORDER BY j.created_at";
+    db.run(
+        db.span("SELECT jobs", SQL),
+        sqlx::query_as(SQL).bind(trace_ids).fetch_all(db.pool()),
+    )
+    .await
+}
+
+/// For each of `kinds`, the trace of its latest job that was done: the working example
+/// a failed or dead job of that kind is compared with.
+pub async fn working_traces(
+    db: &Db,
+    kinds: &[String],
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    const SQL: &str = "SELECT k.kind, (SELECT j.trace_id FROM jobs j WHERE j.kind = k.kind \
+        AND j.state = 'done' AND j.trace_id IS NOT NULL ORDER BY j.updated_at DESC LIMIT 1) \
+        FROM unnest($1::text[]) AS k(kind)";
+    let rows: Vec<(String, Option<String>)> = db
+        .run(
+            db.span("SELECT jobs", SQL),
+            sqlx::query_as(SQL).bind(kinds).fetch_all(db.pool()),
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, trace)| Some((kind, trace?)))
+        .collect())
+}

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     error::AppError,
+    outbox::store,
     pages::DeadLettersPage,
     request::{Db, Page},
     state::AppState,
@@ -24,10 +25,19 @@ pub fn router() -> Router<AppState> {
 
 async fn page(State(app): State<AppState>, Db(db): Db, page: Page) -> Result<Response, AppError> {
     let (jobs, dlq_depth) = app.outbox.dead_letters(&db).await?;
+    let mut kinds: Vec<String> = jobs.iter().map(|j| j.kind.clone()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let working_jobs = if kinds.is_empty() {
+        Default::default()
+    } else {
+        store::working_traces(&db, &kinds).await?
+    };
     Ok(DeadLettersPage {
         page,
         jobs,
         dlq_depth,
+        working_jobs,
     }
     .into_response())
 }

@@ -7,7 +7,7 @@ use axum::{
     routing::get,
 };
 
-use crate::{insights::UserInsights, pages::InsightsPage, request::Page, state::AppState};
+use crate::{insights::Overview, pages::InsightsPage, request::Page, state::AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -18,11 +18,11 @@ pub fn router() -> Router<AppState> {
 async fn page(State(app): State<AppState>, page: Page) -> Response {
     InsightsPage {
         page,
-        users: app.insights.snapshot(),
+        overview: app.insights.overview(),
     }
     .into_response()
 }
 
-async fn api(State(app): State<AppState>) -> Json<Vec<UserInsights>> {
-    Json(app.insights.snapshot())
+async fn api(State(app): State<AppState>) -> Json<Overview> {
+    Json(app.insights.overview())
 }

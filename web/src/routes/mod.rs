@@ -7,6 +7,7 @@ pub mod dead_letters;
 pub mod faults;
 pub mod health;
 pub mod insights;
+pub mod journey;
 pub mod todos;
 pub mod users;
 
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .merge(todos::router())
         .merge(health::router())
         .merge(insights::router())
+        .merge(journey::router())
         .merge(users::router())
         .merge(dead_letters::router())
         .merge(assets::router())

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::{
     error::AppError,
     magic::{self, MagicWord},
-    outbox,
+    observe, outbox,
     pages::IndexPage,
     request::{Db, Page},
     state::AppState,
@@ -94,6 +94,7 @@ async fn add(
     todos::insert(&db, &mut tx, id, &title, &current_trace_id()).await?;
     outbox::record(&db, &mut tx, &job).await?;
     db.commit(tx).await?;
+    observe::todo_created(&app, db.ctx().owner());
     app.outbox.send(&db, &job).await;
     Ok(Redirect::to("/").into_response())
 }
@@ -132,16 +133,19 @@ async fn set_completed(
     let id = parse_id(&id)?;
     let Form(form) = form.map_err(bad_form)?;
     let mut tx = db.begin().await?;
-    let changed = todos::set_completed(&db, &mut tx, id, form.completed, &current_trace_id())
+    let completion = todos::set_completed(&db, &mut tx, id, form.completed, &current_trace_id())
         .await?
         .ok_or(AppError::NotFound("to-do"))?;
     // Only a to-do that became completed has new statistics to record.
-    let job =
-        (changed && form.completed).then(|| JobMessage::new(Job::TodoCompleted { todo_id: id }));
+    let job = (completion.changed && form.completed)
+        .then(|| JobMessage::new(Job::TodoCompleted { todo_id: id }));
     if let Some(job) = &job {
         outbox::record(&db, &mut tx, job).await?;
     }
     db.commit(tx).await?;
+    if let Some(time_to_done) = completion.time_to_done {
+        observe::todo_completed(&app, db.ctx().owner(), time_to_done);
+    }
     if let Some(job) = &job {
         app.outbox.send(&db, job).await;
     }
@@ -212,6 +216,19 @@ async fn render(
     status: StatusCode,
 ) -> Result<Response> {
     let (todos, stats) = tokio::try_join!(todos::list(db), todos::completion_stats(db))?;
+    // Rows whose job failed get "compare with a working one": one more query, only then.
+    let mut failed_kinds: Vec<String> = todos
+        .iter()
+        .filter(|t| matches!(t.job_state.as_deref(), Some("failed" | "dead")))
+        .filter_map(|t| t.job_kind.clone())
+        .collect();
+    failed_kinds.sort();
+    failed_kinds.dedup();
+    let working_jobs = if failed_kinds.is_empty() {
+        Default::default()
+    } else {
+        outbox::store::working_traces(db, &failed_kinds).await?
+    };
     let page = IndexPage {
         page,
         todos,
@@ -220,6 +237,7 @@ async fn render(
         error: shown.error,
         cat: shown.cat,
         faults_on: app.faults.enabled_names(),
+        working_jobs,
     };
     Ok((status, page).into_response())
 }

@@ -1,0 +1,40 @@
+//! The latest trace of each route that worked (a status below 400, faster than
+//! [`SLOW_MS`]): what a failed or slow trace is compared with in Jaeger.
+
+use axum::{extract::MatchedPath, http::Method};
+use opentelemetry::trace::TraceId;
+
+/// A request at least this slow counts as slow: it gets a "compare" link and is never
+/// the working example. Half a second is where a click feels broken (and what the
+/// `slow_db` fault adds to every query by default).
+pub const SLOW_MS: f64 = 500.0;
+
+/// Route templates are few (a router's), but methods come from clients: bounded anyway.
+const MAX_ROUTES: usize = 64;
+
+#[derive(Default)]
+pub struct WorkingTraces(Vec<(Method, MatchedPath, TraceId)>);
+
+impl WorkingTraces {
+    /// A linear search: a few dozen short string compares, no hashing or allocation on
+    /// the request path.
+    pub fn record(&mut self, method: &Method, route: &MatchedPath, trace: TraceId) {
+        let full = self.0.len() >= MAX_ROUTES;
+        match self
+            .0
+            .iter_mut()
+            .find(|(m, r, _)| m == method && r.as_str() == route.as_str())
+        {
+            Some((_, _, latest)) => *latest = trace,
+            None if !full => self.0.push((method.clone(), route.clone(), trace)),
+            None => {}
+        }
+    }
+
+    pub fn get(&self, method: &str, route: &str) -> Option<TraceId> {
+        self.0
+            .iter()
+            .find(|(m, r, _)| m.as_str() == method && r.as_str() == route)
+            .map(|(_, _, trace)| *trace)
+    }
+}
