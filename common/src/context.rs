@@ -12,6 +12,9 @@ pub const SCOPE_BAGGAGE_KEY: &str = "fault.scope";
 pub const SCOPE_COOKIE: &str = "fault_scope";
 /// Whose work it is when nobody signed in: to-dos belong to `guest` then.
 pub const GUEST: &str = "guest";
+/// The name everyone past the first users is counted under where cardinality is bounded
+/// (metrics, insights). Like [`GUEST`], nobody can sign in as it.
+pub const OTHER: &str = "other";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestContext {

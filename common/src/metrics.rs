@@ -9,10 +9,13 @@
 //! * `jobs.queue.oldest_age` (s): age of the oldest job not yet done (web)
 //!
 //! Application metrics (web), the "are you pleasing your users?" figures:
-//! * `todos.created`, `todos.completed` ({todo}): per `enduser.id` (bounded as above)
-//! * `todos.time_to_done` (s): created → completed, per `enduser.id`
-//! * `users.active` ({user}): users seen in the last hour, by `outcome`: `error` (at
-//!   least one response ≥ 500) or `ok` (every click worked)
+//! * `todo.created`, `todo.completed` ({todo}): per `enduser.id` (bounded as above)
+//! * `todo.completion.duration` (s): created → completed, per `enduser.id`
+//! * `todo.active_users` ({user}): signed-in users seen in the last hour, by
+//!   `todo.user.outcome`: `error` (at least one response ≥ 500) or `ok` (every click
+//!   worked)
+//!
+//! `todo.` is the app's own namespace (the semantic conventions have none for it).
 
 use std::{
     collections::HashMap,
@@ -30,7 +33,7 @@ use opentelemetry::{
 
 /// Distinct `enduser.id` values on metrics before the rest count as `other`.
 pub const MAX_USERS: usize = 100;
-const OTHER_USER: &str = "other";
+use crate::context::OTHER as OTHER_USER;
 
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -100,17 +103,17 @@ impl Metrics {
                 .with_description("SQS job records processed, by outcome")
                 .build(),
             todos_created: meter
-                .u64_counter("todos.created")
+                .u64_counter("todo.created")
                 .with_unit("{todo}")
                 .with_description("To-dos created, per user")
                 .build(),
             todos_completed: meter
-                .u64_counter("todos.completed")
+                .u64_counter("todo.completed")
                 .with_unit("{todo}")
                 .with_description("To-dos completed, per user")
                 .build(),
             time_to_done: meter
-                .f64_histogram("todos.time_to_done")
+                .f64_histogram("todo.completion.duration")
                 .with_unit("s")
                 .with_description("Time from a to-do's creation to its completion, per user")
                 .with_boundaries(vec![
@@ -227,23 +230,25 @@ impl Metrics {
         }
     }
 
-    /// `users.active`: `count` answers (users with an error, users without) whenever
-    /// metrics are collected.
+    /// `todo.active_users`: `count` answers (users with an error, users without)
+    /// whenever metrics are collected. An up-down counter: the two outcomes add up to
+    /// all active users.
     pub fn observe_users(&self, count: impl Fn() -> (u64, u64) + Send + Sync + 'static) {
         if !self.0.enabled {
             return;
         }
         self.0
             .meter
-            .u64_observable_gauge("users.active")
+            .i64_observable_up_down_counter("todo.active_users")
             .with_unit("{user}")
             .with_description(
-                "Users seen in the last hour: outcome error (a response >= 500) or ok",
+                "Signed-in users seen in the last hour: outcome error (a response >= 500) or ok",
             )
-            .with_callback(move |gauge| {
+            .with_callback(move |users| {
                 let (errors, ok) = count();
-                gauge.observe(errors, &[KeyValue::new("outcome", "error")]);
-                gauge.observe(ok, &[KeyValue::new("outcome", "ok")]);
+                let outcome = |o: &'static str| [KeyValue::new("todo.user.outcome", o)];
+                users.observe(i64::try_from(errors).unwrap_or(i64::MAX), &outcome("error"));
+                users.observe(i64::try_from(ok).unwrap_or(i64::MAX), &outcome("ok"));
             })
             .build();
     }

@@ -431,7 +431,6 @@ impl Drop for TestApp {
     }
 }
 
-/// A sampled W3C `traceparent` with random ids, and its trace id.
 /// The trace id a response names in its W3C `traceresponse` header.
 pub fn trace_of(response: &reqwest::Response) -> String {
     response.headers()["traceresponse"]
@@ -443,6 +442,7 @@ pub fn trace_of(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// A sampled W3C `traceparent` with random ids, and its trace id.
 pub fn new_traceparent() -> (String, String) {
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let span_id = &uuid::Uuid::new_v4().simple().to_string()[..16];

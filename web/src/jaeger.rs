@@ -22,13 +22,21 @@ pub fn compare_url(base: &str, working: &str, broken: &str) -> Option<String> {
         .then(|| format!("{base}/trace/{working}...{broken}?cohort={working}&cohort={broken}"))
 }
 
+/// The search page for `service`'s traces.
+pub fn service_search_url(base: &str, service: &str) -> String {
+    format!(
+        "{base}/search?service={}",
+        utf8_percent_encode(service, NON_ALPHANUMERIC)
+    )
+}
+
 /// The search for `service`'s traces of one user (`enduser.id`, on every SERVER span
 /// of a signed-in request) in the last `lookback` (e.g. `1h`). Tags are JSON in the URL.
 pub fn user_search_url(base: &str, service: &str, user: &str, lookback: &str) -> String {
     let tags = serde_json::json!({ "enduser.id": user }).to_string();
     format!(
-        "{base}/search?service={}&tags={}&lookback={lookback}&limit=100",
-        utf8_percent_encode(service, NON_ALPHANUMERIC),
+        "{}&tags={}&lookback={lookback}&limit=100",
+        service_search_url(base, service),
         utf8_percent_encode(&tags, NON_ALPHANUMERIC),
     )
 }

@@ -118,6 +118,11 @@ impl Page {
         jaeger::compare_url(&self.jaeger_ui_url, working.as_deref()?, broken.as_deref()?)
     }
 
+    /// Jaeger's search page for this service.
+    pub fn jaeger_search_url(&self) -> String {
+        jaeger::service_search_url(&self.jaeger_ui_url, &self.service_name)
+    }
+
     /// Jaeger's search for `user`'s traces of the last hour.
     pub fn user_search_url(&self, user: &str) -> String {
         jaeger::user_search_url(&self.jaeger_ui_url, &self.service_name, user, "1h")

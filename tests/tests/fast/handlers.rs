@@ -313,8 +313,9 @@ async fn rows_and_dead_letters_whose_job_failed_compare_it_with_the_latest_job_t
     // one: the latest wins); this to-do's job failed, in trace BROKE.
     for (trace, age) in [("ffffffffffffffffffffffffffffffff", 120), (WORKED, 60)] {
         sqlx::query(
-            "INSERT INTO jobs (id, kind, state, trace_id, updated_at) \
-             VALUES (gen_random_uuid(), 'enrich_todo', 'done', $1, now() - make_interval(secs => $2))",
+            "INSERT INTO jobs (id, kind, state, trace_id, traceparent, updated_at) \
+             VALUES (gen_random_uuid(), 'enrich_todo', 'done', $1, \
+             '00-' || $1 || '-00f067aa0ba902b7-01', now() - make_interval(secs => $2))",
         )
         .bind(trace)
         .bind(f64::from(age))
@@ -322,6 +323,15 @@ async fn rows_and_dead_letters_whose_job_failed_compare_it_with_the_latest_job_t
         .await
         .unwrap();
     }
+    // The newest done job was not sampled: Jaeger never got it, so it is not the example.
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, state, trace_id, traceparent) VALUES (gen_random_uuid(), \
+         'enrich_todo', 'done', 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee', \
+         '00-eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-00f067aa0ba902b7-00')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     sqlx::query(
         "UPDATE jobs SET state = 'failed', attempts = 1, trace_id = $1 WHERE todo_id IS NOT NULL",
     )
@@ -343,7 +353,7 @@ async fn rows_and_dead_letters_whose_job_failed_compare_it_with_the_latest_job_t
     let dead = app.get("/dead-letters", &[]).await;
     assert!(dead.body.contains(&compare), "{}", dead.body);
 
-    // Nothing failed, nothing to compare (and no extra query).
+    // Nothing failed, nothing to compare.
     sqlx::query("UPDATE jobs SET state = 'done' WHERE trace_id = $1")
         .bind(BROKE)
         .execute(&pool)

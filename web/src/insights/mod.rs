@@ -18,7 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{context::GUEST, db::QueryObserver};
+use common::{
+    context::{GUEST, OTHER},
+    db::QueryObserver,
+};
 use opentelemetry::trace::TraceId;
 use serde::Serialize;
 
@@ -31,7 +34,6 @@ use working::WorkingTraces;
 /// Distinct users tracked; later ones are counted under `other` (bounded cardinality,
 /// like the metrics' `enduser.id` attribute).
 pub const MAX_USERS: usize = 200;
-const OTHER: &str = "other";
 
 /// "Recently": the window of the users-with-errors count.
 pub const RECENT: Duration = Duration::from_secs(3600);
@@ -178,86 +180,107 @@ impl Insights {
         self.lock().working.get(method, route)
     }
 
-    /// Users seen in the last hour, with and without an error.
+    /// Signed-in users seen in the last hour, with and without an error.
     pub fn users_last_hour(&self) -> UsersLastHour {
-        let now = Instant::now();
-        let recent = |t: Instant| now.saturating_duration_since(t) < RECENT;
-        let state = self.lock();
-        let mut out = UsersLastHour::default();
-        for (name, s) in &state.users {
-            // Signed-in users only: `guest` is everyone else, `other` many users.
-            if name == OTHER || name == GUEST || !recent(s.last_seen) {
-                continue;
-            }
-            if s.last_error.is_some_and(recent) {
-                out.with_errors += 1;
-            } else {
-                out.all_ok += 1;
-            }
-        }
-        out
+        last_hour(&self.lock(), Instant::now())
     }
 
+    /// Every user's figures. Only copies are made under the lock (every request takes
+    /// it); sorting for the percentiles and formatting happen after.
     pub fn overview(&self) -> Overview {
         let now = Instant::now();
         let state = self.lock();
-        let mut users: Vec<_> = state
+        let last_hour = last_hour(&state, now);
+        let raw: Vec<_> = state
             .users
             .iter()
             .map(|(user, s)| {
-                let pct = |n: u64, of: u64| {
-                    if of == 0 {
-                        0.0
-                    } else {
-                        100.0 * n as f64 / of as f64
-                    }
-                };
-                let mut sorted: Vec<f64> = s.latencies_ms.iter().copied().collect();
-                sorted.sort_by(f64::total_cmp);
-                UserInsights {
+                let figures = UserInsights {
                     user: user.clone(),
                     writes: s.writes,
-                    writes_slower_than_pct: s.writes_over.map(|n| pct(n, s.writes)),
+                    writes_slower_than_pct: [0.0; 3],
                     requests: s.requests,
-                    error_rate_pct: pct(s.errors, s.requests),
-                    p50_ms: percentile(&sorted, 0.50),
-                    p95_ms: percentile(&sorted, 0.95),
-                    last_errors: s
-                        .errors_seen
-                        .iter()
-                        .rev()
-                        .map(|v| view(v, &state.working))
-                        .collect(),
+                    error_rate_pct: 0.0,
+                    p50_ms: 0.0,
+                    p95_ms: 0.0,
+                    last_errors: Vec::new(),
                     todos_created: s.created,
                     todos_completed: s.completed,
-                    median_time_to_done_s: median(&s.done_in_s),
+                    median_time_to_done_s: None,
                     error_in_last_hour: s
                         .last_error
                         .is_some_and(|t| now.saturating_duration_since(t) < RECENT),
-                }
+                };
+                let errors: Vec<_> = s
+                    .errors_seen
+                    .iter()
+                    .rev()
+                    .map(|v| (v.clone(), compare_with(v, &state.working)))
+                    .collect();
+                let latencies: Vec<f64> = s.latencies_ms.iter().copied().collect();
+                let done_in: Vec<f64> = s.done_in_s.iter().copied().collect();
+                (figures, s.writes_over, s.errors, errors, latencies, done_in)
+            })
+            .collect();
+        drop(state);
+        let pct = |n: u64, of: u64| {
+            if of == 0 {
+                0.0
+            } else {
+                100.0 * n as f64 / of as f64
+            }
+        };
+        let mut users: Vec<_> = raw
+            .into_iter()
+            .map(|(mut u, over, errors, seen, mut latencies, mut done_in)| {
+                latencies.sort_by(f64::total_cmp);
+                u.writes_slower_than_pct = over.map(|n| pct(n, u.writes));
+                u.error_rate_pct = pct(errors, u.requests);
+                u.p50_ms = percentile(&latencies, 0.50);
+                u.p95_ms = percentile(&latencies, 0.95);
+                u.median_time_to_done_s = median(&mut done_in);
+                u.last_errors = seen.iter().map(|(v, w)| view(v, *w)).collect();
+                u
             })
             .collect();
         users.sort_by(|a, b| a.user.cmp(&b.user));
-        drop(state);
-        Overview {
-            users,
-            last_hour: self.users_last_hour(),
-        }
+        Overview { users, last_hour }
     }
 
-    /// `user`'s last requests, oldest first; `None` for a user never seen.
+    /// `user`'s last requests in the order they started (they finish out of order);
+    /// `None` for a user never seen.
     pub fn journey(&self, user: &str) -> Option<Journey> {
         let state = self.lock();
         let stats = state.users.get(user)?;
+        let mut visits: Vec<_> = stats
+            .journey
+            .iter()
+            .map(|v| (v.clone(), compare_with(v, &state.working)))
+            .collect();
+        drop(state);
+        visits.sort_by_key(|(v, _)| v.at);
         Some(Journey {
             user: user.to_owned(),
-            visits: stats
-                .journey
-                .iter()
-                .map(|v| view(v, &state.working))
-                .collect(),
+            visits: visits.iter().map(|(v, w)| view(v, *w)).collect(),
         })
     }
+}
+
+fn last_hour(state: &State, now: Instant) -> UsersLastHour {
+    let recent = |t: Instant| now.saturating_duration_since(t) < RECENT;
+    let mut out = UsersLastHour::default();
+    for (name, s) in &state.users {
+        // Signed-in users only: `guest` is everyone else, `other` many users.
+        if name == OTHER || name == GUEST || !recent(s.last_seen) {
+            continue;
+        }
+        if s.last_error.is_some_and(recent) {
+            out.with_errors += 1;
+        } else {
+            out.all_ok += 1;
+        }
+    }
+    out
 }
 
 /// `user`'s entry, made on first sight; past [`MAX_USERS`] users, the shared `other`.
@@ -273,13 +296,17 @@ fn user_entry<'a>(users: &'a mut HashMap<String, UserStats>, user: &str) -> &'a 
     users.get_mut(key).expect("inserted above")
 }
 
-fn view(v: &Visit, working: &WorkingTraces) -> VisitView {
-    let slow = v.latency_ms >= SLOW_MS;
-    let compare_with = (v.failed() || slow)
-        .then(|| working.get(v.method.as_str(), v.route()))
-        .flatten()
+/// The working trace a failed or slow visit is compared with (not itself).
+fn compare_with(v: &Visit, working: &WorkingTraces) -> Option<TraceId> {
+    if !(v.failed() || v.latency_ms >= SLOW_MS) {
+        return None;
+    }
+    working
+        .get(v.method.as_str(), v.route())
         .filter(|w| Some(*w) != v.trace)
-        .map(|w| w.to_string());
+}
+
+fn view(v: &Visit, compare_with: Option<TraceId>) -> VisitView {
     VisitView {
         at: v.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         method: v.method.to_string(),
@@ -288,7 +315,7 @@ fn view(v: &Visit, working: &WorkingTraces) -> VisitView {
         latency_ms: (v.latency_ms * 10.0).round() / 10.0,
         trace_id: v.trace.map(|t| t.to_string()),
         failed: v.failed(),
-        slow,
-        compare_with,
+        slow: v.latency_ms >= SLOW_MS,
+        compare_with: compare_with.map(|w| w.to_string()),
     }
 }

@@ -110,18 +110,17 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)]
 }
 
-/// The median of a window, or `None` for an empty one.
-pub fn median(window: &VecDeque<f64>) -> Option<f64> {
-    if window.is_empty() {
+/// The median of `values` (sorted in place), or `None` for none.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
         return None;
     }
-    let mut sorted: Vec<f64> = window.iter().copied().collect();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len().is_multiple_of(2) {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
     } else {
-        sorted[mid]
+        values[mid]
     })
 }
 
@@ -139,9 +138,9 @@ mod tests {
 
     #[test]
     fn median_of_even_and_odd_windows() {
-        assert_eq!(super::median(&VecDeque::from([600.0, 1200.0])), Some(900.0));
-        assert_eq!(super::median(&VecDeque::from([5.0, 1.0, 3.0])), Some(3.0));
-        assert_eq!(super::median(&VecDeque::new()), None);
+        assert_eq!(super::median(&mut [1200.0, 600.0]), Some(900.0));
+        assert_eq!(super::median(&mut [5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(super::median(&mut []), None);
     }
 
     #[test]

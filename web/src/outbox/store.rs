@@ -263,26 +263,36 @@ pub struct CausedJob {
     pub title: Option<String>,
 }
 
-/// The jobs the requests of `trace_ids` caused, oldest first.
-pub async fn caused_by(db: &Db, trace_ids: &[String]) -> Result<Vec<CausedJob>, sqlx::Error> {
+/// The jobs `owner`'s requests of `trace_ids` caused, oldest first (through the owner's
+/// to-dos: jobs of deleted to-dos are not found).
+pub async fn caused_by(
+    db: &Db,
+    owner: &str,
+    trace_ids: &[String],
+) -> Result<Vec<CausedJob>, sqlx::Error> {
     const SQL: &str = "SELECT j.trace_id, j.id, j.kind, j.state, j.attempts, j.last_error, \
-        t.title FROM jobs j LEFT JOIN todos t ON t.id = j.todo_id \
-        WHERE j.trace_id = ANY($1) ORDER BY j.created_at";
+        t.title FROM todos t JOIN jobs j ON j.todo_id = t.id \
+        WHERE t.owner = $1 AND j.trace_id = ANY($2) ORDER BY j.created_at";
     db.run(
         db.span("SELECT jobs", SQL),
-        sqlx::query_as(SQL).bind(trace_ids).fetch_all(db.pool()),
+        sqlx::query_as(SQL)
+            .bind(owner)
+            .bind(trace_ids)
+            .fetch_all(db.pool()),
     )
     .await
 }
 
-/// For each of `kinds`, the trace of its latest job that was done: the working example
-/// a failed or dead job of that kind is compared with.
+/// For each of `kinds`, the trace of its latest job that was done and sampled (its
+/// stored `traceparent` ends in flags `01`, so Jaeger has it): the working example a
+/// failed or dead job of that kind is compared with.
 pub async fn working_traces(
     db: &Db,
     kinds: &[String],
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     const SQL: &str = "SELECT k.kind, (SELECT j.trace_id FROM jobs j WHERE j.kind = k.kind \
-        AND j.state = 'done' AND j.trace_id IS NOT NULL ORDER BY j.updated_at DESC LIMIT 1) \
+        AND j.state = 'done' AND j.trace_id IS NOT NULL AND j.traceparent LIKE '%-01' \
+        ORDER BY j.updated_at DESC LIMIT 1) \
         FROM unnest($1::text[]) AS k(kind)";
     let rows: Vec<(String, Option<String>)> = db
         .run(

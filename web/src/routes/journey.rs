@@ -86,7 +86,12 @@ async fn journey(
     let traces: Vec<String> = visits.iter().filter_map(|v| v.trace_id.clone()).collect();
     let mut jobs: HashMap<String, Vec<CausedJob>> = HashMap::new();
     if !traces.is_empty() {
-        for job in store::caused_by(db, &traces).await? {
+        // To-do titles are their owner's: others see what happened, not what was written.
+        let own = db.ctx().owner() == user;
+        for mut job in store::caused_by(db, &user, &traces).await? {
+            if !own {
+                job.title = None;
+            }
             jobs.entry(job.trace_id.clone()).or_default().push(job);
         }
     }

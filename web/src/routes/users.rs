@@ -12,6 +12,7 @@ use axum_extra::extract::{
     CookieJar,
     cookie::{Cookie, SameSite},
 };
+use common::context::{GUEST, OTHER};
 use serde::Deserialize;
 
 use crate::{
@@ -43,10 +44,18 @@ async fn sign_in(
 ) -> Result<Response, AppError> {
     let Form(form) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let name = form.name.trim();
-    if !common::context::valid_user(name) {
+    let refused = if !common::context::valid_user(name) {
+        Some("A name is 1–32 letters, digits, '.', '_' or '-'.")
+    } else if [GUEST, OTHER].contains(&name) {
+        // Shared buckets: everyone not signed in, everyone past the counted users.
+        Some("'guest' and 'other' are taken: they stand for many people.")
+    } else {
+        None
+    };
+    if let Some(message) = refused {
         let page = SignInPage {
             page,
-            error: Some("A name is 1–32 letters, digits, '.', '_' or '-'.".into()),
+            error: Some(message.into()),
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
