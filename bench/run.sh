@@ -2,7 +2,8 @@
 # Benchmarks (numbers for the README; never asserted in tests). Release build, native,
 # on whatever this machine is. Needs wrk (apt) and the scripts' venv.
 #   (a) what tracing costs web: CPU time per request, tracing off vs on, and the ratio;
-#       req/s, p99 and peak RSS beside it (bench/cost.sh)
+#       req/s, p99 and peak RSS beside it (bench/cost.sh); the same in instructions
+#       per request under callgrind (bench/instructions.sh; BENCH_SKIP_CALLGRIND=1 to skip)
 #   (b) click → worker done → last span exported (bench/slice.py, median and p99)
 #   (d) worker cold start to first invocation (bench/lambda_stub.py)
 #   (e) spans dropped at about 1,000 requests/s (sent vs received by the receiver)
@@ -53,6 +54,10 @@ wait_for_port 127.0.0.1 4399 trace-console
 
 echo "== (a) what tracing costs web (bench/cost.sh)"
 bash bench/cost.sh
+if [ "${BENCH_SKIP_CALLGRIND:-}" != 1 ]; then
+  echo "== (a) the same in instructions (bench/instructions.sh, callgrind)"
+  bash bench/instructions.sh
+fi
 
 echo "== (e) spans dropped at ~1,000 requests/s (GET /healthz: one span each)"
 start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=warn,common::telemetry=info
