@@ -28,7 +28,9 @@ use std::{
 
 use opentelemetry::{
     KeyValue,
-    metrics::{BoundHistogram, Counter, Histogram, Meter, MeterProvider, NoopMeterProvider},
+    metrics::{
+        BoundCounter, BoundHistogram, Counter, Histogram, Meter, MeterProvider, NoopMeterProvider,
+    },
 };
 
 /// Distinct `enduser.id` values on metrics before the rest count as `other`.
@@ -59,8 +61,18 @@ struct Inner {
     http_series: SeriesMap<(&'static str, u16)>,
     /// user (at most [`MAX_USERS`] of them, then [`OTHER_USER`]) → (operation, ok, series).
     db_series: SeriesMap<(&'static str, bool)>,
+    /// user (bounded as for `db_series`) → their to-do series.
+    kpi_series: RwLock<HashMap<Box<str>, TodoSeries>>,
     /// Milliseconds, set by web's relay; read by the gauge's callback.
     oldest_job_ms: Arc<AtomicU64>,
+}
+
+/// One user's application series, bound on their first to-do.
+#[derive(Clone)]
+struct TodoSeries {
+    created: BoundCounter<u64>,
+    completed: BoundCounter<u64>,
+    time_to_done: BoundHistogram<f64>,
 }
 
 impl Metrics {
@@ -123,6 +135,7 @@ impl Metrics {
             meter,
             http_series: RwLock::default(),
             db_series: RwLock::default(),
+            kpi_series: RwLock::default(),
             oldest_job_ms,
         }))
     }
@@ -210,24 +223,43 @@ impl Metrics {
         );
     }
 
-    /// A to-do `user` created (a click, so no series binding: a counter add is cheap
-    /// next to the request).
+    /// A to-do `user` created.
     pub fn todo_created(&self, user: &str) {
-        if self.0.enabled {
-            let user = KeyValue::new("enduser.id", self.bounded_user(user));
-            self.0.todos_created.add(1, &[user]);
+        if let Some(series) = self.todo_series(user) {
+            series.created.add(1);
         }
     }
 
     /// A to-do `user` completed, `time_to_done` after it was created.
     pub fn todo_completed(&self, user: &str, time_to_done: Duration) {
-        if self.0.enabled {
-            let user = [KeyValue::new("enduser.id", self.bounded_user(user))];
-            self.0.todos_completed.add(1, &user);
-            self.0
-                .time_to_done
-                .record(time_to_done.as_secs_f64(), &user);
+        if let Some(series) = self.todo_series(user) {
+            series.completed.add(1);
+            series.time_to_done.record(time_to_done.as_secs_f64());
         }
+    }
+
+    /// `user`'s to-do series (`other`'s past [`MAX_USERS`]), bound on first use like
+    /// the per-request series: no attribute hashing per measurement.
+    fn todo_series(&self, user: &str) -> Option<TodoSeries> {
+        if !self.0.enabled {
+            return None;
+        }
+        let known = self.0.kpi_series.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(series) = known.get(user) {
+            return Some(series.clone());
+        }
+        drop(known);
+        let key = self.bounded_user(user);
+        let mut all = self.0.kpi_series.write().unwrap_or_else(|e| e.into_inner());
+        let series = all.entry(key.as_str().into()).or_insert_with(|| {
+            let user = [KeyValue::new("enduser.id", key.clone())];
+            TodoSeries {
+                created: self.0.todos_created.bind(&user),
+                completed: self.0.todos_completed.bind(&user),
+                time_to_done: self.0.time_to_done.bind(&user),
+            }
+        });
+        Some(series.clone())
     }
 
     /// `todo.active_users`: `count` answers (users with an error, users without)
