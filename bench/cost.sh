@@ -25,28 +25,14 @@ WEB_PORT=3101
 RECEIVER=127.0.0.1:4398
 CLK_TCK=$(getconf CLK_TCK)
 
-log "building (release)"
-cargo build --release --quiet -p web -p trace-console
-cargo build --quiet -p web # `effective` asks the debug binary for its defaults
-BIN="$CARGO_TARGET_DIR/release"
-ensure_sqs
-bench_services cost
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
-
-TRACE_CONSOLE_ADDR=$RECEIVER TRACE_CONSOLE_PRINT=false "$BIN/trace-console" >/dev/null &
-wait_for_port 127.0.0.1 "${RECEIVER##*:}" trace-console
+bench_tracing_setup cost "$RECEIVER"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 start_web() { # mode
-  local mode_env
-  if [ "$1" = off ]; then
-    mode_env=(OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT=)
-  else
-    mode_env=(OTEL_EXPORTER_OTLP_ENDPOINT="http://$RECEIVER")
-  fi
+  tracing_env "$1" "$RECEIVER"
   # shellcheck disable=SC2086 # BENCH_ENV is a list of assignments
-  env RUST_LOG=off FAULTS_ENABLED=false "${mode_env[@]}" ${BENCH_ENV:-} PORT=$WEB_PORT \
+  env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" ${BENCH_ENV:-} PORT=$WEB_PORT \
     "$BIN/web" >/dev/null 2>&1 &
   WEB_PID=$!
   wait_for_port 127.0.0.1 $WEB_PORT web
@@ -54,12 +40,7 @@ start_web() { # mode
 stop_web() { kill -TERM "$WEB_PID"; wait "$WEB_PID" 2>/dev/null || true; }
 
 # 20 to-dos for the guest, as the measurement had them.
-start_web off
-psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos" >/dev/null
-for i in $(seq 1 20); do
-  curl -s -o /dev/null -X POST "http://127.0.0.1:$WEB_PORT/todos" -d "title=to-do number $i #bench"
-done
-stop_web
+seed_todos $WEB_PORT
 
 results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do

@@ -21,24 +21,12 @@ RECEIVER=127.0.0.1:4394
 OUT="${CALLGRIND_KEEP:-$(mktemp -d)}"
 mkdir -p "$OUT"
 
-log "building (release)"
-cargo build --release --quiet -p web -p trace-console
-cargo build --quiet -p web # `effective` asks the debug binary for its defaults
-BIN="$CARGO_TARGET_DIR/release"
-ensure_sqs
-bench_services instructions
-trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
-TRACE_CONSOLE_ADDR=$RECEIVER TRACE_CONSOLE_PRINT=false "$BIN/trace-console" >/dev/null &
-wait_for_port 127.0.0.1 "${RECEIVER##*:}" trace-console
+bench_tracing_setup instructions "$RECEIVER"
 
-mode_env() { # mode
-  if [ "$1" = off ]; then echo "OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT="
-  else echo "OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER"; fi
-}
 run() { # mode requests → total instructions
   local file="$OUT/callgrind.$1.$2" pid
-  # shellcheck disable=SC2046 # mode_env is a list of assignments
-  env RUST_LOG=off FAULTS_ENABLED=false $(mode_env "$1") PORT=$WEB_PORT \
+  tracing_env "$1" "$RECEIVER"
+  env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" PORT=$WEB_PORT \
     valgrind --tool=callgrind --callgrind-out-file="$file" "$BIN/web" >/dev/null 2>&1 &
   pid=$!
   wait_for_port 127.0.0.1 $WEB_PORT "web under callgrind" 120
@@ -56,15 +44,7 @@ PY
   awk '/^summary:/ {print $2}' "$file"
 }
 
-# 20 to-dos for the guest, as bench/cost.sh has them.
-env RUST_LOG=off FAULTS_ENABLED=false OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT= PORT=$WEB_PORT "$BIN/web" >/dev/null 2>&1 &
-seed=$!
-wait_for_port 127.0.0.1 $WEB_PORT web
-psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos" >/dev/null
-for i in $(seq 1 20); do
-  curl -s -o /dev/null -X POST "http://127.0.0.1:$WEB_PORT/todos" -d "title=to-do number $i #bench"
-done
-kill -TERM $seed; wait $seed 2>/dev/null || true
+seed_todos $WEB_PORT
 
 declare -A per
 for mode in off on; do

@@ -9,3 +9,43 @@ bench_services() { # name
   export JOBS_DLQ_URL="${AWS_ENDPOINT_URL_SQS%/}/123456789012/$1-jobs-dlq"
   "$VENV/bin/python" scripts/create-queues.py "$JOBS_QUEUE_URL" "$JOBS_DLQ_URL" 3 >/dev/null
 }
+
+# What both tracing benchmarks (cost.sh, instructions.sh) stand on: web and
+# trace-console built (release), SQS, the database and queues of `name`, a quiet OTLP
+# receiver at `receiver` (host:port) for the spans, and an exit trap for all of it.
+# Sets BIN.
+bench_tracing_setup() { # name receiver
+  log "building (release)"
+  cargo build --release --quiet -p web -p trace-console
+  cargo build --quiet -p web # `effective` asks the debug binary for its defaults
+  BIN="$CARGO_TARGET_DIR/release"
+  ensure_sqs
+  bench_services "$1"
+  trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
+  TRACE_CONSOLE_ADDR=$2 TRACE_CONSOLE_PRINT=false "$BIN/trace-console" >/dev/null &
+  wait_for_port "${2%:*}" "${2##*:}" trace-console
+}
+
+# web's environment with tracing `off` (no OpenTelemetry at all) or `on` (every span to
+# `receiver`), into the array MODE_ENV.
+tracing_env() { # off|on receiver
+  if [ "$1" = off ]; then
+    MODE_ENV=(OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT=)
+  else
+    MODE_ENV=(OTEL_EXPORTER_OTLP_ENDPOINT="http://$2")
+  fi
+}
+
+# The page both benchmarks measure: 20 to-dos for the guest, added through a web
+# started for it on `port` (and stopped again).
+seed_todos() { # port
+  env RUST_LOG=off FAULTS_ENABLED=false OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT= \
+    PORT="$1" "$BIN/web" >/dev/null 2>&1 &
+  local web=$!
+  wait_for_port 127.0.0.1 "$1" web
+  psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos" >/dev/null
+  for i in $(seq 1 20); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:$1/todos" -d "title=to-do number $i #bench"
+  done
+  kill -TERM $web; wait $web 2>/dev/null || true
+}

@@ -20,7 +20,13 @@ WARMUP=$(( SOAK_SECONDS / 5 > 60 ? SOAK_SECONDS / 5 : 60 ))
 [ "$WARMUP" -ge "$SOAK_SECONDS" ] && WARMUP=$(( SOAK_SECONDS / 2 ))
 OUT="$ROOT/.bench/soak"; rm -rf "$OUT"; mkdir -p "$OUT"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true; }
+# Waits for our processes only: a bare `wait` would also wait for the moto server
+# ensure_sqs started (a job of this shell too) and never reach its kill.
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  [ ${#pids[@]} -gt 0 ] && { wait "${pids[@]}" 2>/dev/null || true; }
+  [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true
+}
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 

@@ -18,3 +18,13 @@ pub mod traces;
 
 pub use app::{TestApp, trace_of};
 pub use poll::eventually;
+
+/// The element of the JSON array `array` whose `key` is `value`, e.g. a user of
+/// `/api/insights` or a step of a journey; panics, showing the array, when none is.
+pub fn find_in(array: &serde_json::Value, key: &str, value: &str) -> serde_json::Value {
+    array
+        .as_array()
+        .and_then(|items| items.iter().find(|item| item[key] == value))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {key} = {value:?} in {array:#}"))
+}

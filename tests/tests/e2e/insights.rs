@@ -42,14 +42,7 @@ async fn insights_show_each_users_slow_writes_error_rate_and_error_traces() {
     let trace_id = tests::trace_of(&failed);
 
     let overview: Value = app.get("/api/insights").await.json().await.unwrap();
-    let insights = overview["users"].as_array().unwrap();
-    let user = |name: &str| {
-        insights
-            .iter()
-            .find(|u| u["user"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("{name} in {insights:?}"))
-    };
+    let user = |name: &str| tests::find_in(&overview["users"], "user", name);
     let slowpoke = user("slowpoke");
     // Each add writes an INSERT todos, an INSERT jobs and (when SQS took it) an UPDATE jobs.
     assert!(slowpoke["writes"].as_u64().unwrap() >= 6, "{slowpoke}");
@@ -153,15 +146,7 @@ async fn kpis_count_each_users_todos_time_to_done_and_who_hit_an_error_and_expor
     );
 
     let overview: Value = app.get("/api/insights").await.json().await.unwrap();
-    let user = |name: &str| {
-        overview["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["user"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("{name} in {overview:#}"))
-    };
+    let user = |name: &str| tests::find_in(&overview["users"], "user", name);
     let a = user("ada");
     assert_eq!(
         (a["todos_created"].as_u64(), a["todos_completed"].as_u64()),

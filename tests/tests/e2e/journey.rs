@@ -126,15 +126,7 @@ async fn failed_and_slow_requests_are_compared_with_the_latest_working_trace_of_
     let slow = trace_of(&slow);
 
     let journey: Value = app.get("/api/journey/ada").await.json().await.unwrap();
-    let step = |trace: &str| {
-        journey["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["trace_id"] == trace)
-            .cloned()
-            .unwrap_or_else(|| panic!("{trace} in {journey:#}"))
-    };
+    let step = |trace: &str| tests::find_in(&journey["steps"], "trace_id", trace);
     // The working example: the last GET / before the failure that worked (< 400) and
     // was not slow (< 500 ms; on any machine, these take a few).
     let steps = journey["steps"].as_array().unwrap();
@@ -161,12 +153,7 @@ async fn failed_and_slow_requests_are_compared_with_the_latest_working_trace_of_
     assert_eq!(step(&working)["compare_with"], Value::Null, "it worked");
 
     let insights: Value = app.get("/api/insights").await.json().await.unwrap();
-    let ada = insights["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["user"] == "ada")
-        .unwrap();
+    let ada = tests::find_in(&insights["users"], "user", "ada");
     assert_eq!(ada["last_errors"][0]["trace_id"], broken.as_str());
     assert_eq!(ada["last_errors"][0]["compare_with"], working.as_str());
     let page = app.get_text("/insights").await;

@@ -424,12 +424,7 @@ async fn the_journey_is_each_users_own_and_counts_what_they_created(pool: PgPool
 
     let overview: serde_json::Value =
         serde_json::from_str(&app.get("/api/insights", &[]).await.body).unwrap();
-    let ada = overview["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["user"] == "ada")
-        .unwrap();
+    let ada = tests::find_in(&overview["users"], "user", "ada");
     assert_eq!(ada["todos_created"], 1);
     assert_eq!(ada["todos_completed"], 0);
     assert_eq!(ada["median_time_to_done_s"], serde_json::Value::Null);

@@ -283,13 +283,20 @@ pub async fn caused_by(
     .await
 }
 
-/// For each of `kinds`, the trace of its latest job that was done and sampled (its
-/// stored `traceparent` ends in flags `01`, so Jaeger has it): the working example a
-/// failed or dead job of that kind is compared with.
-pub async fn working_traces(
+/// For each of `kinds` (repeats are fine), the trace of its latest job that was done
+/// and sampled (its stored `traceparent` ends in flags `01`, so Jaeger has it): the
+/// working example a failed or dead job of that kind is compared with. No kinds, no
+/// query: pages call this for every render.
+pub async fn working_traces<'a>(
     db: &Db,
-    kinds: &[String],
+    kinds: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashMap<String, String>, sqlx::Error> {
+    let mut kinds: Vec<&str> = kinds.into_iter().collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    if kinds.is_empty() {
+        return Ok(HashMap::new());
+    }
     const SQL: &str = "SELECT k.kind, (SELECT j.trace_id FROM jobs j WHERE j.kind = k.kind \
         AND j.state = 'done' AND j.trace_id IS NOT NULL AND j.traceparent LIKE '%-01' \
         ORDER BY j.updated_at DESC LIMIT 1) \
@@ -297,7 +304,7 @@ pub async fn working_traces(
     let rows: Vec<(String, Option<String>)> = db
         .run(
             db.span("SELECT jobs", SQL),
-            sqlx::query_as(SQL).bind(kinds).fetch_all(db.pool()),
+            sqlx::query_as(SQL).bind(&kinds).fetch_all(db.pool()),
         )
         .await?;
     Ok(rows

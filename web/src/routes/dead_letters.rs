@@ -25,14 +25,7 @@ pub fn router() -> Router<AppState> {
 
 async fn page(State(app): State<AppState>, Db(db): Db, page: Page) -> Result<Response, AppError> {
     let (jobs, dlq_depth) = app.outbox.dead_letters(&db).await?;
-    let mut kinds: Vec<String> = jobs.iter().map(|j| j.kind.clone()).collect();
-    kinds.sort();
-    kinds.dedup();
-    let working_jobs = if kinds.is_empty() {
-        Default::default()
-    } else {
-        store::working_traces(&db, &kinds).await?
-    };
+    let working_jobs = store::working_traces(&db, jobs.iter().map(|j| j.kind.as_str())).await?;
     Ok(DeadLettersPage {
         page,
         jobs,

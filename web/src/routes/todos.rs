@@ -217,18 +217,11 @@ async fn render(
 ) -> Result<Response> {
     let (todos, stats) = tokio::try_join!(todos::list(db), todos::completion_stats(db))?;
     // Rows whose job failed get "compare with a working one": one more query, only then.
-    let mut failed_kinds: Vec<String> = todos
+    let failed_kinds = todos
         .iter()
         .filter(|t| matches!(t.job_state.as_deref(), Some("failed" | "dead")))
-        .filter_map(|t| t.job_kind.clone())
-        .collect();
-    failed_kinds.sort();
-    failed_kinds.dedup();
-    let working_jobs = if failed_kinds.is_empty() {
-        Default::default()
-    } else {
-        outbox::store::working_traces(db, &failed_kinds).await?
-    };
+        .filter_map(|t| t.job_kind.as_deref());
+    let working_jobs = outbox::store::working_traces(db, failed_kinds).await?;
     let page = IndexPage {
         page,
         todos,
