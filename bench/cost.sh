@@ -15,7 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
+ensure_wrk
 ensure_venv
 
 SECONDS_PER_ROUND="${BENCH_SECONDS:-15}"
@@ -27,7 +27,6 @@ CLK_TCK=$(getconf CLK_TCK)
 
 bench_tracing_setup cost "$RECEIVER"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 start_web() { # mode
   tracing_env "$1" "$RECEIVER"

@@ -49,3 +49,13 @@ seed_todos() { # port
   done
   kill -TERM $web; wait $web 2>/dev/null || true
 }
+
+# wrk, from apt when missing.
+ensure_wrk() {
+  command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
+}
+
+# A process's CPU time so far (utime + stime), in clock ticks.
+cpu_ticks() { # pid
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}

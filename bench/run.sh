@@ -2,8 +2,9 @@
 # Benchmarks (numbers for the README; never asserted in tests). Release build, native,
 # on whatever this machine is. Needs wrk (apt) and the scripts' venv.
 #   (a) what tracing costs web: CPU time per request, tracing off vs on, and the ratio;
-#       req/s, p99 and peak RSS beside it (bench/cost.sh); the same in instructions
-#       per request under callgrind (bench/instructions.sh; BENCH_SKIP_CALLGRIND=1 to skip)
+#       req/s, p99 and peak RSS beside it (bench/cost.sh, rounds alternated; and
+#       bench/together.sh, both at once); the same in instructions per request under
+#       callgrind (bench/instructions.sh; BENCH_SKIP_CALLGRIND=1 to skip)
 #   (b) click → worker done → last span exported (bench/slice.py, median and p99)
 #   (d) worker cold start to first invocation (bench/lambda_stub.py)
 #   (e) spans dropped at about 1,000 requests/s (sent vs received by the receiver)
@@ -14,7 +15,7 @@ set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
+ensure_wrk
 ensure_venv
 ensure_sqs
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
@@ -54,6 +55,8 @@ wait_for_port 127.0.0.1 4399 trace-console
 
 echo "== (a) what tracing costs web (bench/cost.sh)"
 bash bench/cost.sh
+echo "== (a) the same, off and on side by side (bench/together.sh)"
+bash bench/together.sh
 if [ "${BENCH_SKIP_CALLGRIND:-}" != 1 ]; then
   echo "== (a) the same in instructions (bench/instructions.sh, callgrind)"
   bash bench/instructions.sh

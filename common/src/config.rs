@@ -197,9 +197,14 @@ pub const TELEMETRY_VARS: &[LibraryVar] = &[
         "opentelemetry",
         "OTEL_BSP_EXPORT_TIMEOUT",
         "",
-        "(unused by the SDK's batch thread)",
+        "(unused: each export's timeout is OTEL_EXPORTER_OTLP_TIMEOUT)",
     ),
-    lib("opentelemetry", "OTEL_BSP_MAX_CONCURRENT_EXPORTS", "", ""),
+    lib(
+        "opentelemetry",
+        "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
+        "",
+        "(unused: one export at a time)",
+    ),
     lib(
         "opentelemetry",
         "OTEL_METRIC_EXPORT_INTERVAL",

@@ -6,13 +6,14 @@
 //!   global; everything else is a value the binary passes on ([`Telemetry::metrics`],
 //!   [`Telemetry::span_gate`]).
 //! * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) set: spans go out over
-//!   OTLP/HTTP (protobuf) through the batch processor and our exporter ([`crate::otlp`]),
+//!   OTLP/HTTP (protobuf) through our batch processor and exporter ([`crate::otlp`]),
 //!   metrics through opentelemetry-otlp's; logs go to stdout one per line.
 //! * No endpoint: a readable span tree on stdout, for local debugging.
 //!
-//! The standard variables are read by the SDK itself: `OTEL_SERVICE_NAME`,
-//! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_BSP_*`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT`. `RUST_LOG` filters what is printed.
+//! The standard variables mean what the specification says: the SDK reads
+//! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_TRACES_SAMPLER(_ARG)`;
+//! [`crate::otlp`] reads `OTEL_EXPORTER_OTLP_*` and `OTEL_BSP_*` as the SDK would.
+//! `RUST_LOG` filters what is printed.
 //!
 //! A binary may bound the export timeout below the SDK's 10 s: the Lambda function
 //! flushes inside every invocation, so a stalled collector must cost it far less than
@@ -119,9 +120,10 @@ impl Telemetry {
         if let (Some(export), Some(client)) = (&export, &client) {
             let exporter =
                 crate::otlp::HttpSpanExporter::new(client.clone(), export.clone(), counts.clone());
-            let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter)
-                .with_batch_config(batch_config())
-                .build();
+            let limits = crate::otlp::BatchLimits::from_env()
+                .map_err(|e| anyhow::anyhow!("span batches: {e}"))?;
+            let batch = crate::otlp::EncodingBatchProcessor::new(exporter, limits)
+                .map_err(|e| anyhow::anyhow!("span export thread: {e}"))?;
             provider = provider.with_span_processor(Gate {
                 inner: batch,
                 gate: gate.clone(),
@@ -320,20 +322,6 @@ fn resource(default_service: &'static str) -> Resource {
         resource = resource.with_service_name(default_service);
     }
     resource.build()
-}
-
-/// The batch processor's sizes: the `OTEL_BSP_*` variables when set, else the SDK's
-/// queue (2,048 spans) and batch (512: a full batch is sent at once, whatever the delay)
-/// with a 1 s delay instead of 5 s, so that a trace shows up in Jaeger while the user
-/// still looks. The queue is allocated whole at start-up (~1 MiB at 2,048 spans); at
-/// 1,000 requests/s it is never more than a batch deep (bench/run.sh counts drops).
-fn batch_config() -> opentelemetry_sdk::trace::BatchConfig {
-    use opentelemetry_sdk::trace::BatchConfigBuilder;
-    let mut builder = BatchConfigBuilder::default();
-    if config::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
-        builder = builder.with_scheduled_delay(Duration::from_millis(1_000));
-    }
-    builder.build()
 }
 
 /// While closed, ended spans are dropped instead of exported: how the `lost_spans` fault

@@ -133,17 +133,31 @@ pub async fn traceresponse(
     }
     let mut response = next.run(request).await;
     if sc.is_valid()
-        && let Ok(value) = format!(
-            "00-{}-{}-{:02x}",
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags().to_u8()
-        )
-        .parse()
+        && let Ok(value) = http::HeaderValue::from_bytes(&traceparent(&sc))
     {
         response.headers_mut().insert("traceresponse", value);
     }
     response
+}
+
+/// `00-{trace id}-{span id}-{flags}` in lower-case hex, written into a fixed buffer (the
+/// `format!` it replaces went through `fmt` machinery for each of the three).
+fn traceparent(sc: &opentelemetry::trace::SpanContext) -> [u8; 55] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    let flags = [sc.trace_flags().to_u8()];
+    let fields: [(&[u8], usize); 3] = [
+        (&sc.trace_id().to_bytes(), 3),
+        (&sc.span_id().to_bytes(), 36),
+        (&flags, 53),
+    ];
+    for (bytes, at) in fields {
+        for (i, byte) in bytes.iter().enumerate() {
+            out[at + 2 * i] = HEX[usize::from(byte >> 4)];
+            out[at + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+    }
+    out
 }
 
 #[derive(Clone, Copy)]
@@ -152,5 +166,25 @@ pub struct RecordFailure;
 impl<E: std::fmt::Display> OnFailure<E> for RecordFailure {
     fn on_failure(&mut self, failure: E, _latency: Duration, span: &Span) {
         span.set_status(Status::error(failure.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    #[test]
+    fn traceparent_is_the_w3c_form() {
+        let sc = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        assert_eq!(
+            std::str::from_utf8(&super::traceparent(&sc)).unwrap(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
     }
 }

@@ -22,37 +22,84 @@ const CONTEXT_IS_REMOTE: u32 = 0x200;
 /// Appends one `ExportTraceServiceRequest` holding `spans`, grouped by instrumentation
 /// scope in order of first appearance, under one `ResourceSpans` for `resource`.
 pub fn export_request(resource: &Resource, spans: &[SpanData], out: &mut Vec<u8>) {
-    // resource_spans = 1
-    message(out, 1, |out| {
-        message(out, 1, |out| {
-            for (key, value) in resource.iter() {
-                key_value(out, 1, key.as_str(), value);
+    let mut scopes: Vec<(InstrumentationScope, Vec<u8>)> = Vec::new();
+    for span in spans {
+        let scope = &span.instrumentation_scope;
+        let at = match scopes.iter().position(|(s, _)| s == scope) {
+            Some(at) => at,
+            None => {
+                scopes.push((scope.clone(), Vec::new()));
+                scopes.len() - 1
+            }
+        };
+        scope_span(&mut scopes[at].1, span);
+    }
+    let mut fields = Vec::new();
+    self::resource(&mut fields, resource);
+    export_request_encoded(&fields, &scopes, out);
+}
+
+/// Appends one `ExportTraceServiceRequest` from parts already encoded: the resource's
+/// fields ([`resource`]) and, per instrumentation scope, its spans ([`scope_span`]).
+/// Scopes without spans are left out. Each length is known before its message is
+/// written, so nothing is moved: a batch is hundreds of kilobytes.
+pub fn export_request_encoded(
+    resource: &[u8],
+    scopes: &[(InstrumentationScope, Vec<u8>)],
+    out: &mut Vec<u8>,
+) {
+    let scopes = || scopes.iter().filter(|(_, spans)| !spans.is_empty());
+    // Each scope's own fields (scope = 1, schema_url = 3), one after another.
+    let mut heads = Vec::new();
+    let mut ends = Vec::new();
+    for (scope, _) in scopes() {
+        message(&mut heads, 1, |out| {
+            string(out, 1, scope.name());
+            string(out, 2, scope.version().unwrap_or_default());
+            for kv in scope.attributes() {
+                key_value(out, 3, kv.key.as_str(), &kv.value);
             }
         });
-        let mut scopes: Vec<&InstrumentationScope> = Vec::new();
-        for span in spans {
-            if !scopes.contains(&&span.instrumentation_scope) {
-                scopes.push(&span.instrumentation_scope);
-            }
+        string(&mut heads, 3, scope.schema_url().unwrap_or_default());
+        ends.push(heads.len());
+    }
+    let scope_len = |start: usize, end: usize, spans: &[u8]| end - start + spans.len();
+    let mut total = resource.len();
+    let mut start = 0;
+    for ((_, spans), &end) in scopes().zip(&ends) {
+        let len = scope_len(start, end, spans);
+        total += 1 + varint_len(len) + len;
+        start = end;
+    }
+    out.reserve(total + 8);
+    // resource_spans = 1
+    tag(out, 1, LEN);
+    varint(out, total as u64);
+    out.extend_from_slice(resource);
+    let mut start = 0;
+    for ((_, spans), &end) in scopes().zip(&ends) {
+        // scope_spans = 2
+        tag(out, 2, LEN);
+        varint(out, scope_len(start, end, spans) as u64);
+        out.extend_from_slice(&heads[start..end]);
+        out.extend_from_slice(spans);
+        start = end;
+    }
+}
+
+/// A `ResourceSpans`' own fields: the resource (1) and its schema URL (3).
+pub fn resource(out: &mut Vec<u8>, resource: &Resource) {
+    message(out, 1, |out| {
+        for (key, value) in resource.iter() {
+            key_value(out, 1, key.as_str(), value);
         }
-        for scope in scopes {
-            // scope_spans = 2
-            message(out, 2, |out| {
-                message(out, 1, |out| {
-                    string(out, 1, scope.name());
-                    string(out, 2, scope.version().unwrap_or_default());
-                    for kv in scope.attributes() {
-                        key_value(out, 3, kv.key.as_str(), &kv.value);
-                    }
-                });
-                for span in spans.iter().filter(|s| &s.instrumentation_scope == scope) {
-                    message(out, 2, |out| encode_span(out, span));
-                }
-                string(out, 3, scope.schema_url().unwrap_or_default());
-            });
-        }
-        string(out, 3, resource.schema_url().unwrap_or_default());
     });
+    string(out, 3, resource.schema_url().unwrap_or_default());
+}
+
+/// One span as a `ScopeSpans.spans` field (2), to be framed by [`export_request_encoded`].
+pub fn scope_span(out: &mut Vec<u8>, span: &SpanData) {
+    message_reserving(out, 2, 2, |out| encode_span(out, span));
 }
 
 fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
@@ -137,12 +184,44 @@ fn nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// A `KeyValue` message as field `field`.
+/// A `KeyValue` message as field `field`. A scalar value's length is known before it is
+/// written, so nothing is moved afterwards (a long `db.query.text` would be, twice).
 fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
-    message(out, field, |out| {
-        string(out, 1, key);
-        message(out, 2, |out| any_value(out, value));
-    });
+    let Some(value_len) = scalar_len(value) else {
+        message(out, field, |out| {
+            string(out, 1, key);
+            message(out, 2, |out| any_value(out, value));
+        });
+        return;
+    };
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        1 + varint_len(key.len()) + key.len()
+    };
+    let len = key_len + 1 + varint_len(value_len) + value_len;
+    tag(out, field, LEN);
+    varint(out, len as u64);
+    string(out, 1, key);
+    tag(out, 2, LEN);
+    varint(out, value_len as u64);
+    any_value(out, value);
+}
+
+/// The encoded length of a scalar `AnyValue` (its one field), `None` for an array.
+fn scalar_len(value: &Value) -> Option<usize> {
+    Some(match value {
+        Value::String(s) => 1 + varint_len(s.as_str().len()) + s.as_str().len(),
+        Value::Bool(_) => 2,
+        Value::I64(i) => 1 + u64_varint_len(*i as u64),
+        Value::F64(_) => 9,
+        _ => return None,
+    })
+}
+
+/// A varint's width for any `u64` (negative `i64`s take 10 bytes).
+fn u64_varint_len(v: u64) -> usize {
+    (u64::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
 }
 
 /// The `AnyValue` oneof: its member is written even when it holds a default value.
@@ -246,17 +325,26 @@ fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
 
 /// A nested message as field `field`, written by `body`. Its length goes before it, and
 /// is known only after: one byte is reserved (enough below 128 bytes, most messages
-/// here), and the body moves up when the length needs more.
+/// here), and the body moves when the length needs another width.
 fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    message_reserving(out, field, 1, body);
+}
+
+/// [`message`] reserving `guess` bytes for the length: 2 for a span (128 bytes to 16 KB).
+fn message_reserving(out: &mut Vec<u8>, field: u32, guess: usize, body: impl FnOnce(&mut Vec<u8>)) {
     tag(out, field, LEN);
     let at = out.len();
-    out.push(0);
+    out.resize(at + guess, 0);
     body(out);
-    let len = out.len() - at - 1;
+    let len = out.len() - at - guess;
     let width = varint_len(len);
-    if width > 1 {
-        out.resize(out.len() + width - 1, 0);
-        out.copy_within(at + 1..at + 1 + len, at + width);
+    if width != guess {
+        let end = out.len();
+        if width > guess {
+            out.resize(end + width - guess, 0);
+        }
+        out.copy_within(at + guess..end, at + width);
+        out.truncate(at + width + len);
     }
     let mut v = len;
     for byte in &mut out[at..at + width] {
@@ -288,6 +376,9 @@ mod tests {
         vec![
             KeyValue::new("s", "text"),
             KeyValue::new("empty", ""),
+            KeyValue::new("", "no key"),
+            KeyValue::new("long", "SELECT 1 ".repeat(40)),
+            KeyValue::new("min", i64::MIN),
             KeyValue::new("t", true),
             KeyValue::new("f", false),
             KeyValue::new("zero", 0_i64),
@@ -424,13 +515,15 @@ mod tests {
 
     #[test]
     fn lengths_take_as_many_bytes_as_they_need() {
-        for len in [0, 1, 127, 128, 16_383, 16_384, 2_097_152] {
-            let mut out = Vec::new();
-            message(&mut out, 1, |out| out.resize(out.len() + len, 7));
-            let mut expected = vec![0x0a];
-            varint(&mut expected, len as u64);
-            expected.resize(expected.len() + len, 7);
-            assert_eq!(out, expected, "length {len}");
+        for guess in [1, 2] {
+            for len in [0, 1, 127, 128, 16_383, 16_384, 2_097_152] {
+                let mut out = vec![0xff];
+                message_reserving(&mut out, 1, guess, |out| out.resize(out.len() + len, 7));
+                let mut expected = vec![0xff, 0x0a];
+                varint(&mut expected, len as u64);
+                expected.resize(expected.len() + len, 7);
+                assert_eq!(out, expected, "length {len}, {guess} byte(s) reserved");
+            }
         }
     }
 }

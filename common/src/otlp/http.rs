@@ -173,19 +173,35 @@ impl HttpSpanExporter {
         }
     }
 
-    fn body(&self, batch: &[SpanData]) -> Result<Vec<u8>, String> {
-        let mut body = Vec::with_capacity(256 + batch.len() * 512);
-        super::encode::export_request(&self.resource, batch, &mut body);
+    /// Each export's timeout, retries included.
+    pub fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    /// Sends one encoded `ExportTraceServiceRequest` holding `spans` spans (compressed if
+    /// so configured) and counts them exported or failed.
+    pub fn export_encoded(&self, request: Vec<u8>, spans: u64) -> Result<(), String> {
+        let result = self.compress(request).and_then(|body| self.send(&body));
+        let count = match result {
+            Ok(()) => &self.counts.exported,
+            Err(_) => &self.counts.failed,
+        };
+        count.fetch_add(spans, Ordering::Relaxed);
+        result
+    }
+
+    fn compress(&self, request: Vec<u8>) -> Result<bytes::Bytes, String> {
         if !self.config.gzip {
-            return Ok(body);
+            return Ok(bytes::Bytes::from(request));
         }
         use std::io::Write as _;
         let mut gz = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 4),
+            Vec::with_capacity(request.len() / 4),
             flate2::Compression::fast(),
         );
-        gz.write_all(&body)
+        gz.write_all(&request)
             .and_then(|()| gz.finish())
+            .map(bytes::Bytes::from)
             .map_err(|e| format!("gzip: {e}"))
     }
 
@@ -283,22 +299,10 @@ impl SpanExporter for HttpSpanExporter {
         if self.shut_down.load(Ordering::Relaxed) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        let spans = batch.len() as u64;
-        let result = self
-            .body(&batch)
-            .and_then(|body| self.send(&bytes::Bytes::from(body)));
-        // The spans' memory goes back here, on the export thread, not on a request's.
-        drop(batch);
-        match result {
-            Ok(()) => {
-                self.counts.exported.fetch_add(spans, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(error) => {
-                self.counts.failed.fetch_add(spans, Ordering::Relaxed);
-                Err(OTelSdkError::InternalFailure(error))
-            }
-        }
+        let mut request = Vec::with_capacity(256 + batch.len() * 512);
+        super::encode::export_request(&self.resource, &batch, &mut request);
+        self.export_encoded(request, batch.len() as u64)
+            .map_err(OTelSdkError::InternalFailure)
     }
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {

@@ -7,9 +7,11 @@
 //! (same variables, same retries). Metrics stay with opentelemetry-otlp: they go out
 //! once a minute, not once a request.
 
+pub mod batch;
 pub mod encode;
 pub mod http;
 
+pub use batch::{BatchLimits, EncodingBatchProcessor};
 pub use http::{ExportConfig, HttpSpanExporter, blocking_client, timeout_from_env};
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,7 @@
-//! The span exporter (`common::otlp`) against collectors that misbehave. The collector is
-//! a stand-in HTTP server written here (the edge under test): it answers with the status
-//! a test gives it for its first requests, then takes the spans as a collector would.
+//! The span exporter and batch processor (`common::otlp`) against collectors that
+//! misbehave. The collector is a stand-in HTTP server written here (the edge under test):
+//! it answers with the status a test gives it for its first requests, then takes the
+//! spans as a collector would; a test may hold its answers back.
 
 use std::{
     sync::{
@@ -17,7 +18,10 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode},
     routing::post,
 };
-use common::otlp::{ExportConfig, HttpSpanExporter, SpanCounts, blocking_client};
+use common::otlp::{
+    BatchLimits, EncodingBatchProcessor, ExportConfig, HttpSpanExporter, SpanCounts,
+    blocking_client,
+};
 use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
@@ -31,6 +35,10 @@ struct Collector {
     status: StatusCode,
     requests: Arc<AtomicUsize>,
     accepted: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    /// Each request takes a permit before it is answered: none left holds it.
+    answers: Arc<tokio::sync::Semaphore>,
+    /// Requests received, answered or not.
+    arrived: Arc<AtomicUsize>,
 }
 
 impl Collector {
@@ -40,6 +48,8 @@ impl Collector {
             status,
             requests: Arc::default(),
             accepted: Arc::default(),
+            answers: Arc::new(tokio::sync::Semaphore::new(1_000)),
+            arrived: Arc::default(),
         };
         let app = Router::new()
             .route("/v1/traces", post(take))
@@ -56,6 +66,8 @@ async fn take(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, [(&'static str, &'static str); 1]) {
+    collector.arrived.fetch_add(1, Ordering::SeqCst);
+    collector.answers.acquire().await.unwrap().forget();
     if collector.requests.fetch_add(1, Ordering::SeqCst) < collector.failures {
         return (collector.status, [("retry-after", "0")]);
     }
@@ -170,4 +182,205 @@ async fn a_stalled_collector_costs_at_most_the_export_timeout() {
     );
     assert_eq!(counts.failed.load(Ordering::SeqCst), 1);
     assert_eq!(counts.exported.load(Ordering::SeqCst), 0);
+}
+
+impl Collector {
+    /// The names of the spans accepted so far, request by request (uncompressed bodies).
+    fn batches(&self) -> Vec<Vec<String>> {
+        self.accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| {
+                let request = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+                request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .flat_map(|s| &s.spans)
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A provider whose spans go through [`EncodingBatchProcessor`] with `limits` to
+/// `collector` (uncompressed), and the counts of its exporter.
+fn batching_provider(
+    url: reqwest::Url,
+    limits: BatchLimits,
+) -> (SdkTracerProvider, Arc<SpanCounts>) {
+    let counts = Arc::new(SpanCounts::default());
+    let exporter = HttpSpanExporter::new(
+        blocking_client(Duration::from_secs(10)).unwrap(),
+        config(url, Duration::from_secs(10), false),
+        counts.clone(),
+    );
+    let processor = EncodingBatchProcessor::new(exporter, limits).unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(
+            Resource::builder_empty()
+                .with_service_name("batch-test")
+                .build(),
+        )
+        .with_span_processor(processor)
+        .build();
+    (provider, counts)
+}
+
+fn end_spans(provider: &SdkTracerProvider, scope: &'static str, names: &[&'static str]) {
+    let tracer = provider.tracer(scope);
+    for name in names {
+        tracer.in_span(*name, |_| {});
+    }
+}
+
+/// Polls `what` until it holds, for at most 10 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_goes_out_at_once_and_a_flush_sends_the_rest() {
+    let (collector, url) = Collector::start(0, StatusCode::OK).await;
+    // A delay no test waits for: only a full batch or a flush sends anything.
+    let limits = BatchLimits {
+        max_queue: 100,
+        max_batch: 3,
+        delay: Duration::from_secs(3_600),
+    };
+    let (provider, counts) = batching_provider(url, limits);
+
+    end_spans(&provider, "web", &["a", "b"]);
+    end_spans(&provider, "worker", &["c"]);
+    eventually("the full batch", || collector.batches().len() == 1).await;
+    // One request, its spans grouped by scope as opentelemetry-proto's would be.
+    let accepted = collector.accepted.lock().unwrap()[0].1.clone();
+    let request = ExportTraceServiceRequest::decode(&accepted[..]).unwrap();
+    let scopes: Vec<(String, Vec<String>)> = request.resource_spans[0]
+        .scope_spans
+        .iter()
+        .map(|s| {
+            let names = s.spans.iter().map(|s| s.name.clone()).collect();
+            (s.scope.as_ref().unwrap().name.clone(), names)
+        })
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("web".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+            ("worker".to_owned(), vec!["c".to_owned()])
+        ]
+    );
+
+    end_spans(&provider, "web", &["d"]);
+    let flushing = provider.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .expect("the flush exports");
+    assert_eq!(collector.batches(), [vec!["a", "b", "c"], vec!["d"]]);
+    assert_eq!(counts.exported.load(Ordering::SeqCst), 4);
+
+    // Shut down: nothing buffered is left behind, and spans ended later go nowhere.
+    end_spans(&provider, "web", &["e"]);
+    let stopping = provider.clone();
+    tokio::task::spawn_blocking(move || stopping.shutdown())
+        .await
+        .unwrap()
+        .expect("shut down");
+    end_spans(&provider, "web", &["after"]);
+    assert_eq!(collector.batches().concat(), ["a", "b", "c", "d", "e"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delay_sends_a_part_batch() {
+    let (collector, url) = Collector::start(0, StatusCode::OK).await;
+    let limits = BatchLimits {
+        max_queue: 100,
+        max_batch: 100,
+        delay: Duration::from_millis(50),
+    };
+    let (provider, _counts) = batching_provider(url, limits);
+    end_spans(&provider, "web", &["lonely"]);
+    eventually("the span, after the delay", || {
+        !collector.batches().is_empty()
+    })
+    .await;
+    assert_eq!(collector.batches(), [vec!["lonely"]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_new_spans_and_keeps_the_buffered_ones() {
+    let (collector, url) = Collector::start(0, StatusCode::OK).await;
+    // The collector takes the first batch and holds its answer: the export thread waits.
+    collector.answers.forget_permits(1_000);
+    let limits = BatchLimits {
+        max_queue: 2,
+        max_batch: 1,
+        delay: Duration::from_secs(3_600),
+    };
+    let (provider, counts) = batching_provider(url, limits);
+    end_spans(&provider, "web", &["first"]);
+    eventually("the first export to be under way", || {
+        collector.arrived.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // Two spans fill the queue; the third finds it full.
+    end_spans(&provider, "web", &["second", "third", "dropped"]);
+    collector.answers.add_permits(1_000);
+    let flushing = provider.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .expect("the flush exports");
+    assert_eq!(
+        collector.batches().concat(),
+        ["first", "second", "third"],
+        "the span that found the queue full is the one lost"
+    );
+    assert_eq!(counts.exported.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn batch_limits_come_from_the_standard_variables() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    };
+    assert_eq!(
+        BatchLimits::from_lookup(env(&[])),
+        Ok(BatchLimits::default())
+    );
+    assert_eq!(
+        BatchLimits::from_lookup(env(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+        ])),
+        Ok(BatchLimits {
+            max_queue: 100,
+            max_batch: 100,
+            delay: Duration::from_millis(250),
+        }),
+        "a batch is never larger than the queue"
+    );
+    let error = BatchLimits::from_lookup(env(&[("OTEL_BSP_SCHEDULE_DELAY", "soon")]))
+        .expect_err("not a number");
+    assert!(
+        error.contains("OTEL_BSP_SCHEDULE_DELAY") && error.contains("soon"),
+        "{error}"
+    );
+    assert!(BatchLimits::from_lookup(env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")])).is_err());
 }

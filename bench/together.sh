@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Two webs side by side, A and B, each under its own wrk at the same time: CPU per request
+# of each over the same seconds, so that whatever the machine does meanwhile (other
+# tenants, clock changes) weighs on both alike. The ratio B ÷ A per round, and its median.
+#   BENCH_A / BENCH_B: tracing modes (off|on), default off / on;
+#   BENCH_A_ENV / BENCH_B_ENV: more variables for each; BENCH_ROUNDS (5), BENCH_SECONDS (15).
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+ensure_wrk
+ensure_venv
+ROUNDS="${BENCH_ROUNDS:-5}"
+SECONDS_PER_ROUND="${BENCH_SECONDS:-15}"
+RECEIVER=127.0.0.1:4397
+PORT_A=3111
+PORT_B=3112
+CLK_TCK=$(getconf CLK_TCK)
+bench_tracing_setup together "$RECEIVER"
+start() { # mode port extra-env → pid in STARTED
+  tracing_env "$1" "$RECEIVER"
+  # shellcheck disable=SC2086 # the extra environment is a list of assignments
+  env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" $3 PORT="$2" "$BIN/web" >/dev/null 2>&1 &
+  STARTED=$!
+  wait_for_port 127.0.0.1 "$2" web
+}
+seed_todos $PORT_A
+results=$(mktemp)
+for round in $(seq 1 "$ROUNDS"); do
+  start "${BENCH_A:-off}" $PORT_A "${BENCH_A_ENV:-}"; A=$STARTED
+  start "${BENCH_B:-on}" $PORT_B "${BENCH_B_ENV:-}"; B=$STARTED
+  wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_A/" >/dev/null & wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_B/" >/dev/null; wait %%
+  a0=$(cpu_ticks $A); b0=$(cpu_ticks $B)
+  wrk -t1 -c8 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$PORT_A/" >"$results.a" &
+  wrk -t1 -c8 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$PORT_B/" >"$results.b"
+  wait %%
+  a1=$(cpu_ticks $A); b1=$(cpu_ticks $B)
+  ra=$(awk '/requests in/ {print $1}' "$results.a"); rb=$(awk '/requests in/ {print $1}' "$results.b")
+  kill -TERM $A $B; wait $A $B 2>/dev/null || true
+  python3 - "$round" "$a0" "$a1" "$ra" "$b0" "$b1" "$rb" "$CLK_TCK" <<'PY' | tee -a "$results"
+import sys
+r, a0, a1, ra, b0, b1, rb, tck = sys.argv[1:]
+ua = (int(a1) - int(a0)) / int(tck) / int(ra) * 1e6
+ub = (int(b1) - int(b0)) / int(tck) / int(rb) * 1e6
+print(f"round {r}: A {ua:6.1f} µs/request ({ra} requests)  B {ub:6.1f} µs/request ({rb} requests)  B/A {ub / ua:.3f}")
+PY
+done
+python3 - "$results" <<'PY'
+import statistics, sys
+ratios = [float(line.split()[-1]) for line in open(sys.argv[1])]
+print(f"B/A: median {statistics.median(ratios):.3f} (range {min(ratios):.3f}–{max(ratios):.3f}, {len(ratios)} rounds)")
+PY
