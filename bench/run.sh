@@ -21,8 +21,8 @@ ensure_sqs
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${MOTO_PID:-}" ] && kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
 log "building release binaries"
-cargo build --release --quiet -p web -p worker -p trace-console -p loadgen -p tests \
-  --bin web --bin worker --bin trace-console --bin loadgen --bin flush-cost
+cargo build --release --quiet -p web -p worker -p esm -p trace-console -p loadgen -p tests \
+  --bin web --bin worker --bin esm --bin trace-console --bin loadgen --bin flush-cost
 BIN="$CARGO_TARGET_DIR/release"
 DURATION="${BENCH_SECONDS:-15}"
 cargo build --quiet --bins # `effective` asks the debug binaries for their defaults
