@@ -204,7 +204,13 @@ impl SpanProcessor for EncodingBatchProcessor {
         // Without the thread's scratch buffer (a span ended while the thread's locals
         // are being torn down, or inside another `on_end`), a buffer of its own.
         let used = SCRATCH.try_with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => self.append(&mut scratch, &span),
+            Ok(mut scratch) => {
+                self.append(&mut scratch, &span);
+                // One huge span (a long exception message) does not keep its size.
+                if scratch.capacity() > 64 * 1024 {
+                    *scratch = Vec::new();
+                }
+            }
             Err(_) => self.append(&mut Vec::new(), &span),
         });
         if used.is_err() {

@@ -384,3 +384,39 @@ fn batch_limits_come_from_the_standard_variables() {
     );
     assert!(BatchLimits::from_lookup(env(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")])).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_span_larger_than_the_scratch_buffer_arrives_whole() {
+    let (collector, url) = Collector::start(0, StatusCode::OK).await;
+    let limits = BatchLimits {
+        max_queue: 100,
+        max_batch: 100,
+        delay: Duration::from_secs(3_600),
+    };
+    let (provider, _counts) = batching_provider(url, limits);
+    let message = "x".repeat(100_000);
+    provider.tracer("web").in_span("huge", |cx| {
+        use opentelemetry::trace::TraceContextExt as _;
+        cx.span().set_attribute(opentelemetry::KeyValue::new(
+            "exception.message",
+            message.clone(),
+        ));
+    });
+    end_spans(&provider, "web", &["after"]);
+    let flushing = provider.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .expect("the flush exports");
+    let accepted = collector.accepted.lock().unwrap()[0].1.clone();
+    let request = ExportTraceServiceRequest::decode(&accepted[..]).unwrap();
+    let spans = &request.resource_spans[0].scope_spans[0].spans;
+    assert_eq!(spans.len(), 2);
+    let attribute = &spans[0].attributes[0];
+    assert_eq!(attribute.key, "exception.message");
+    assert!(
+        format!("{:?}", attribute.value).contains(&message),
+        "the 100 KB value arrives whole"
+    );
+    assert_eq!(spans[1].name, "after");
+}
