@@ -295,8 +295,8 @@ fn export_loop(shared: &Shared, exporter: &HttpSpanExporter) {
             drop(resource);
             exporter.export_encoded(body, spans as u64)
         };
-        for (_, spans) in &mut spare {
-            spans.clear();
+        for (_, buffer) in &mut spare {
+            buffer.clear();
         }
         // Once when exports start failing and once when they work again, not once a
         // second while the collector is down (`SpanCounts` counts every span lost).

@@ -19,26 +19,6 @@ use opentelemetry_sdk::{Resource, trace::SpanData};
 const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
 const CONTEXT_IS_REMOTE: u32 = 0x200;
 
-/// Appends one `ExportTraceServiceRequest` holding `spans`, grouped by instrumentation
-/// scope in order of first appearance, under one `ResourceSpans` for `resource`.
-pub fn export_request(resource: &Resource, spans: &[SpanData], out: &mut Vec<u8>) {
-    let mut scopes: Vec<(InstrumentationScope, Vec<u8>)> = Vec::new();
-    for span in spans {
-        let scope = &span.instrumentation_scope;
-        let at = match scopes.iter().position(|(s, _)| s == scope) {
-            Some(at) => at,
-            None => {
-                scopes.push((scope.clone(), Vec::new()));
-                scopes.len() - 1
-            }
-        };
-        scope_span(&mut scopes[at].1, span);
-    }
-    let mut fields = Vec::new();
-    self::resource(&mut fields, resource);
-    export_request_encoded(&fields, &scopes, out);
-}
-
 /// Appends one `ExportTraceServiceRequest` from parts already encoded: the resource's
 /// fields ([`resource`]) and, per instrumentation scope, its spans ([`scope_span`]).
 /// Scopes without spans are left out. Each length is known before its message is
@@ -48,42 +28,40 @@ pub fn export_request_encoded(
     scopes: &[(InstrumentationScope, Vec<u8>)],
     out: &mut Vec<u8>,
 ) {
-    let scopes = || scopes.iter().filter(|(_, spans)| !spans.is_empty());
-    // Each scope's own fields (scope = 1, schema_url = 3), one after another.
-    let mut heads = Vec::new();
-    let mut ends = Vec::new();
-    for (scope, _) in scopes() {
-        message(&mut heads, 1, |out| {
-            string(out, 1, scope.name());
-            string(out, 2, scope.version().unwrap_or_default());
-            for kv in scope.attributes() {
-                key_value(out, 3, kv.key.as_str(), &kv.value);
-            }
-        });
-        string(&mut heads, 3, scope.schema_url().unwrap_or_default());
-        ends.push(heads.len());
-    }
-    let scope_len = |start: usize, end: usize, spans: &[u8]| end - start + spans.len();
-    let mut total = resource.len();
-    let mut start = 0;
-    for ((_, spans), &end) in scopes().zip(&ends) {
-        let len = scope_len(start, end, spans);
-        total += 1 + varint_len(len) + len;
-        start = end;
-    }
+    // Each scope's own fields (scope = 1, schema_url = 3), beside its spans.
+    let scopes: Vec<(Vec<u8>, &[u8])> = scopes
+        .iter()
+        .filter(|(_, spans)| !spans.is_empty())
+        .map(|(scope, spans)| {
+            let mut head = Vec::new();
+            message(&mut head, 1, |out| {
+                string(out, 1, scope.name());
+                string(out, 2, scope.version().unwrap_or_default());
+                for kv in scope.attributes() {
+                    key_value(out, 3, kv.key.as_str(), &kv.value);
+                }
+            });
+            string(&mut head, 3, scope.schema_url().unwrap_or_default());
+            (head, spans.as_slice())
+        })
+        .collect();
+    let scope_len = |(head, spans): &(Vec<u8>, &[u8])| head.len() + spans.len();
+    let total = resource.len()
+        + scopes
+            .iter()
+            .map(|s| 1 + varint_len(scope_len(s) as u64) + scope_len(s))
+            .sum::<usize>();
     out.reserve(total + 8);
     // resource_spans = 1
     tag(out, 1, LEN);
     varint(out, total as u64);
     out.extend_from_slice(resource);
-    let mut start = 0;
-    for ((_, spans), &end) in scopes().zip(&ends) {
+    for scope in &scopes {
         // scope_spans = 2
         tag(out, 2, LEN);
-        varint(out, scope_len(start, end, spans) as u64);
-        out.extend_from_slice(&heads[start..end]);
-        out.extend_from_slice(spans);
-        start = end;
+        varint(out, scope_len(scope) as u64);
+        out.extend_from_slice(&scope.0);
+        out.extend_from_slice(scope.1);
     }
 }
 
@@ -197,9 +175,9 @@ fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
     let key_len = if key.is_empty() {
         0
     } else {
-        1 + varint_len(key.len()) + key.len()
+        1 + varint_len(key.len() as u64) + key.len()
     };
-    let len = key_len + 1 + varint_len(value_len) + value_len;
+    let len = key_len + 1 + varint_len(value_len as u64) + value_len;
     tag(out, field, LEN);
     varint(out, len as u64);
     string(out, 1, key);
@@ -211,17 +189,12 @@ fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
 /// The encoded length of a scalar `AnyValue` (its one field), `None` for an array.
 fn scalar_len(value: &Value) -> Option<usize> {
     Some(match value {
-        Value::String(s) => 1 + varint_len(s.as_str().len()) + s.as_str().len(),
+        Value::String(s) => 1 + varint_len(s.as_str().len() as u64) + s.as_str().len(),
         Value::Bool(_) => 2,
-        Value::I64(i) => 1 + u64_varint_len(*i as u64),
+        Value::I64(i) => 1 + varint_len(*i as u64),
         Value::F64(_) => 9,
         _ => return None,
     })
-}
-
-/// A varint's width for any `u64` (negative `i64`s take 10 bytes).
-fn u64_varint_len(v: u64) -> usize {
-    (u64::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
 }
 
 /// The `AnyValue` oneof: its member is written even when it holds a default value.
@@ -278,9 +251,10 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn varint_len(v: usize) -> usize {
+/// A varint's width (a negative `i64`, as a `u64`, takes 10 bytes).
+fn varint_len(v: u64) -> usize {
     // 7 bits per byte.
-    (usize::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
+    (u64::BITS - (v | 1).leading_zeros()).div_ceil(7) as usize
 }
 
 /// A scalar field: proto3 leaves out a field holding its default (0).
@@ -337,7 +311,7 @@ fn message_reserving(out: &mut Vec<u8>, field: u32, guess: usize, body: impl FnO
     out.resize(at + guess, 0);
     body(out);
     let len = out.len() - at - guess;
-    let width = varint_len(len);
+    let width = varint_len(len as u64);
     if width != guess {
         let end = out.len();
         if width > guess {
@@ -464,6 +438,26 @@ mod tests {
     }
 
     /// What opentelemetry-otlp would have sent for the same spans.
+    /// One `ExportTraceServiceRequest` holding `spans`, grouped by instrumentation scope
+    /// in order of first appearance, from the pieces the batch processor uses.
+    fn export_request(resource: &Resource, spans: &[SpanData], out: &mut Vec<u8>) {
+        let mut scopes: Vec<(InstrumentationScope, Vec<u8>)> = Vec::new();
+        for span in spans {
+            let scope = &span.instrumentation_scope;
+            let at = match scopes.iter().position(|(s, _)| s == scope) {
+                Some(at) => at,
+                None => {
+                    scopes.push((scope.clone(), Vec::new()));
+                    scopes.len() - 1
+                }
+            };
+            scope_span(&mut scopes[at].1, span);
+        }
+        let mut fields = Vec::new();
+        super::resource(&mut fields, resource);
+        export_request_encoded(&fields, &scopes, out);
+    }
+
     fn reference(resource: &Resource, spans: Vec<SpanData>) -> ExportTraceServiceRequest {
         use opentelemetry_proto::transform::{
             common::tonic::ResourceAttributesWithSchema,

@@ -3,20 +3,11 @@
 //! compression), retried as the OTLP specification says (429, 502, 503, 504 and network
 //! errors, with back-off, `Retry-After` honoured) until the export's timeout.
 
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
-
-use opentelemetry_sdk::{
-    Resource,
-    error::{OTelSdkError, OTelSdkResult},
-    trace::{SpanData, SpanExporter},
-};
-use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::SpanCounts;
 use crate::config;
@@ -137,9 +128,7 @@ fn parse_headers(name: &str, value: &str) -> Result<HeaderMap, String> {
 pub struct HttpSpanExporter {
     client: reqwest::blocking::Client,
     config: ExportConfig,
-    resource: Resource,
     counts: Arc<SpanCounts>,
-    shut_down: AtomicBool,
 }
 
 /// The blocking HTTP client both exporters share (one connection pool, one runtime
@@ -167,9 +156,7 @@ impl HttpSpanExporter {
         Self {
             client,
             config,
-            resource: Resource::builder_empty().build(),
             counts,
-            shut_down: AtomicBool::new(false),
         }
     }
 
@@ -291,29 +278,6 @@ fn warn_on_partial_success(body: &[u8]) {
             message = partial.error_message,
             "the OTLP receiver rejected spans"
         );
-    }
-}
-
-impl SpanExporter for HttpSpanExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        if self.shut_down.load(Ordering::Relaxed) {
-            return Err(OTelSdkError::AlreadyShutdown);
-        }
-        let mut request = Vec::with_capacity(256 + batch.len() * 512);
-        super::encode::export_request(&self.resource, &batch, &mut request);
-        self.export_encoded(request, batch.len() as u64)
-            .map_err(OTelSdkError::InternalFailure)
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        if self.shut_down.swap(true, Ordering::Relaxed) {
-            return Err(OTelSdkError::AlreadyShutdown);
-        }
-        Ok(())
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource.clone();
     }
 }
 

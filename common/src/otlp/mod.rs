@@ -3,8 +3,9 @@
 //! then encodes them: ~10,000 instructions per span, a sixth of web's whole cost per
 //! request at three spans a request (bench/cost.sh, the README's benchmark section).
 //! [`encode`] writes the same protobuf straight from the SDK's `SpanData` (~1,000); its
-//! test decodes both and compares them. [`http`] sends it as opentelemetry-otlp would
-//! (same variables, same retries). Metrics stay with opentelemetry-otlp: they go out
+//! test decodes both and compares them. [`batch`] encodes each span as it ends and
+//! batches the bytes; [`http`] sends them as opentelemetry-otlp would (same variables,
+//! same retries). Metrics stay with opentelemetry-otlp: they go out
 //! once a minute, not once a request.
 
 pub mod batch;

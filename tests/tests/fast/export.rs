@@ -86,35 +86,17 @@ fn config(endpoint: reqwest::Url, timeout: Duration, gzip: bool) -> ExportConfig
     }
 }
 
-/// Ends one span named `name` through an SDK provider exporting with `config`, on a
-/// thread of its own (the exporter blocks, as on the batch processor's thread).
+/// Ends one span named `name` and shuts the provider down (which sends it), through the
+/// processor and exporter every binary uses, configured with `config`.
 async fn export_one(config: ExportConfig, name: &'static str) -> Arc<SpanCounts> {
-    let counts = Arc::new(SpanCounts::default());
-    let for_thread = counts.clone();
     tokio::task::spawn_blocking(move || {
-        std::thread::spawn(move || {
-            let exporter = HttpSpanExporter::new(
-                blocking_client(Duration::from_secs(10)).unwrap(),
-                config,
-                for_thread,
-            );
-            let provider = SdkTracerProvider::builder()
-                .with_resource(
-                    Resource::builder_empty()
-                        .with_service_name("exporter-test")
-                        .build(),
-                )
-                .with_simple_exporter(exporter)
-                .build();
-            provider.tracer("test").in_span(name, |_| {});
-            let _ = provider.shutdown();
-        })
-        .join()
-        .unwrap()
+        let (provider, counts) = batching_provider(config, BatchLimits::default());
+        provider.tracer("test").in_span(name, |_| {});
+        let _ = provider.shutdown();
+        counts
     })
     .await
-    .unwrap();
-    counts
+    .unwrap()
 }
 
 #[tokio::test]
@@ -205,28 +187,33 @@ impl Collector {
     }
 }
 
-/// A provider whose spans go through [`EncodingBatchProcessor`] with `limits` to
-/// `collector` (uncompressed), and the counts of its exporter.
+/// A provider whose spans go through [`EncodingBatchProcessor`] with `limits` and an
+/// exporter configured with `config`, and the counts of its exporter.
 fn batching_provider(
-    url: reqwest::Url,
+    config: ExportConfig,
     limits: BatchLimits,
 ) -> (SdkTracerProvider, Arc<SpanCounts>) {
     let counts = Arc::new(SpanCounts::default());
     let exporter = HttpSpanExporter::new(
         blocking_client(Duration::from_secs(10)).unwrap(),
-        config(url, Duration::from_secs(10), false),
+        config,
         counts.clone(),
     );
     let processor = EncodingBatchProcessor::new(exporter, limits).unwrap();
     let provider = SdkTracerProvider::builder()
         .with_resource(
             Resource::builder_empty()
-                .with_service_name("batch-test")
+                .with_service_name("exporter-test")
                 .build(),
         )
         .with_span_processor(processor)
         .build();
     (provider, counts)
+}
+
+/// [`batching_provider`] sending uncompressed to `url`.
+fn plain_provider(url: reqwest::Url, limits: BatchLimits) -> (SdkTracerProvider, Arc<SpanCounts>) {
+    batching_provider(config(url, Duration::from_secs(10), false), limits)
 }
 
 fn end_spans(provider: &SdkTracerProvider, scope: &'static str, names: &[&'static str]) {
@@ -257,7 +244,7 @@ async fn a_full_batch_goes_out_at_once_and_a_flush_sends_the_rest() {
         max_batch: 3,
         delay: Duration::from_secs(3_600),
     };
-    let (provider, counts) = batching_provider(url, limits);
+    let (provider, counts) = plain_provider(url, limits);
 
     end_spans(&provider, "web", &["a", "b"]);
     end_spans(&provider, "worker", &["c"]);
@@ -309,7 +296,7 @@ async fn the_delay_sends_a_part_batch() {
         max_batch: 100,
         delay: Duration::from_millis(50),
     };
-    let (provider, _counts) = batching_provider(url, limits);
+    let (provider, _counts) = plain_provider(url, limits);
     end_spans(&provider, "web", &["lonely"]);
     eventually("the span, after the delay", || {
         !collector.batches().is_empty()
@@ -328,7 +315,7 @@ async fn a_full_queue_drops_new_spans_and_keeps_the_buffered_ones() {
         max_batch: 1,
         delay: Duration::from_secs(3_600),
     };
-    let (provider, counts) = batching_provider(url, limits);
+    let (provider, counts) = plain_provider(url, limits);
     end_spans(&provider, "web", &["first"]);
     eventually("the first export to be under way", || {
         collector.arrived.load(Ordering::SeqCst) == 1
@@ -393,7 +380,7 @@ async fn a_span_larger_than_the_scratch_buffer_arrives_whole() {
         max_batch: 100,
         delay: Duration::from_secs(3_600),
     };
-    let (provider, _counts) = batching_provider(url, limits);
+    let (provider, _counts) = plain_provider(url, limits);
     let message = "x".repeat(100_000);
     provider.tracer("web").in_span("huge", |cx| {
         use opentelemetry::trace::TraceContextExt as _;
