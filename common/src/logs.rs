@@ -3,9 +3,12 @@
 //! in Jaeger, and a trace id from the error page leads to its log lines.
 //! `LOG_FORMAT=json`: one JSON object per line, for ECS and Lambda (CloudWatch Logs
 //! Insights reads the fields); `text` (the default): readable, the ids at the end.
-//! Events inside spans still reach the trace as span events (tracing-opentelemetry).
+//! Events inside spans still reach the trace as span events: tracing-opentelemetry's
+//! inside a `tracing` span, [`ContextEvents`] inside a span made with the OpenTelemetry
+//! API (a request's SERVER span, current as the OpenTelemetry context).
 
 use std::{
+    borrow::Cow,
     fmt,
     sync::{Arc, OnceLock},
 };
@@ -69,7 +72,13 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    let span = ctx.lookup_current()?;
+    let Some(span) = ctx.lookup_current() else {
+        // Outside any `tracing` span: the OpenTelemetry context's (a request's SERVER span).
+        return opentelemetry::Context::map_current(|cx| {
+            let sc = cx.span().span_context().clone();
+            sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+        });
+    };
     let dispatch = slot.0.get()?.upgrade()?;
     // The OpenTelemetry span behind the `tracing` span (started now if it was not yet):
     // no extension lock is held here, as get_otel_context requires.
@@ -155,6 +164,87 @@ where
         event.record(&mut JsonFields(&mut object));
         let line = serde_json::to_string(&object).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
+    }
+}
+
+/// What tracing-opentelemetry does for an event inside a `tracing` span, for an event
+/// outside any: it becomes an event of the current OpenTelemetry context's span (named
+/// by its message, with its level, target and fields), and an ERROR marks that span
+/// failed. So a request's log lines stay in its SERVER span.
+pub struct ContextEvents;
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for ContextEvents {
+    fn on_event(&self, event: &Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        // An explicit parent, or a current `tracing` span: tracing-opentelemetry's.
+        if !event.is_contextual() || ctx.lookup_current().is_some() {
+            return;
+        }
+        opentelemetry::Context::map_current(|cx| {
+            let span = cx.span();
+            if !span.is_recording() {
+                return;
+            }
+            let meta = event.metadata();
+            let mut fields = EventFields {
+                name: None,
+                attributes: vec![
+                    opentelemetry::KeyValue::new("level", meta.level().as_str()),
+                    opentelemetry::KeyValue::new("target", meta.target()),
+                ],
+            };
+            event.record(&mut fields);
+            if *meta.level() == tracing::Level::ERROR {
+                span.set_status(opentelemetry::trace::Status::error(""));
+            }
+            let name = fields.name.map_or(Cow::Borrowed(meta.name()), Cow::Owned);
+            span.add_event(name, fields.attributes);
+        });
+    }
+}
+
+/// An event's message (its span event's name) and other fields (its attributes).
+struct EventFields {
+    name: Option<String>,
+    attributes: Vec<opentelemetry::KeyValue>,
+}
+
+impl EventFields {
+    fn put(&mut self, field: &Field, value: opentelemetry::Value) {
+        self.attributes
+            .push(opentelemetry::KeyValue::new(field.name(), value));
+    }
+}
+
+impl Visit for EventFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.name = Some(value.to_owned());
+        } else {
+            self.put(field, value.to_owned().into());
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        // Beyond i64, as text (an OpenTelemetry attribute has no unsigned integer).
+        match i64::try_from(value) {
+            Ok(v) => self.put(field, v.into()),
+            Err(_) => self.put(field, value.to_string().into()),
+        }
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            self.name = Some(format!("{value:?}"));
+        } else {
+            self.put(field, format!("{value:?}").into());
+        }
     }
 }
 
@@ -289,6 +379,92 @@ mod tests {
         assert!(
             line.ends_with(&format!(" trace_id={trace_id} span_id={span_id}")),
             "{line}"
+        );
+    }
+
+    /// Keeps every ended span (the test's stand-in for an exporter).
+    #[derive(Debug, Clone, Default)]
+    struct Ended(Arc<Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
+
+    impl opentelemetry_sdk::trace::SpanProcessor for Ended {
+        fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
+        fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+            self.0.lock().expect("spans").push(span);
+        }
+        fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(
+            &self,
+            _: std::time::Duration,
+        ) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    /// A request's SERVER span is made with the OpenTelemetry API and is the current
+    /// context, not a `tracing` span: a line logged inside it still carries its ids, and
+    /// becomes one of its events (an ERROR marks it failed), as inside a `tracing` span.
+    #[test]
+    fn a_line_inside_an_opentelemetry_context_joins_its_span() {
+        use opentelemetry::trace::{Status, Tracer as _};
+        let ended = Ended::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_span_processor(ended.clone())
+            .build();
+        let tracer = provider.tracer("test");
+        let buffer = Buffer::default();
+        let slot = DispatchSlot::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer.clone())
+                    .and_then(ContextEvents),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(buffer.clone())
+                    .with_ansi(false)
+                    .event_format(JsonWithIds(slot.clone()))
+                    .and_then(slot),
+            );
+        let cx = opentelemetry::Context::current_with_span(tracer.start("GET /"));
+        tracing::subscriber::with_default(subscriber, || {
+            let _attached = cx.clone().attach();
+            tracing::error!(error = "boom", attempt = 2, "request failed");
+        });
+        cx.span().end();
+        let sc = cx.span().span_context().clone();
+
+        let out = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("UTF-8");
+        let line: Value = serde_json::from_str(out.trim()).expect("one JSON line");
+        assert_eq!(
+            line["trace_id"],
+            sc.trace_id().to_string().as_str(),
+            "{line}"
+        );
+        assert_eq!(line["span_id"], sc.span_id().to_string().as_str(), "{line}");
+
+        let spans = ended.0.lock().expect("spans");
+        assert_eq!(spans.len(), 1, "only the context's span: {spans:?}");
+        let span = &spans[0];
+        assert_eq!(span.events.len(), 1, "{:?}", span.events);
+        let event = &span.events[0];
+        assert_eq!(event.name, "request failed");
+        let attribute = |key: &str| {
+            event
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.clone())
+        };
+        assert_eq!(attribute("error"), Some("boom".into()));
+        assert_eq!(attribute("attempt"), Some(2_i64.into()));
+        assert_eq!(attribute("level"), Some("ERROR".into()));
+        assert!(
+            matches!(span.status, Status::Error { .. }),
+            "{:?}",
+            span.status
         );
     }
 

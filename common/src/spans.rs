@@ -1,10 +1,13 @@
 //! Span helpers every hop shares: DB client spans by the OpenTelemetry database semantic
-//! conventions (sqlx emits none), marking a span failed, and the current trace id.
+//! conventions (sqlx emits none), the span code runs in ([`current`]), marking a span
+//! failed, and the current trace id.
 //!
-//! A query's CLIENT span is made with the OpenTelemetry API directly ([`Tracer`]), as a
-//! child of the current `tracing` span (the request's SERVER span, the record's CONSUMER
-//! span): a leaf needs none of what `tracing` adds (an entered-span stack, per-poll
-//! enter/exit, field visitors), and the hot path of a request makes one per query.
+//! The hot spans are made with the OpenTelemetry API directly ([`Tracer`]): a request's
+//! SERVER span (web's `http_span`, current as the OpenTelemetry context while the
+//! request runs) and each query's CLIENT span. They need none of what `tracing` adds (an
+//! entered-span stack, per-poll enter/exit, field visitors, a builder per span). The
+//! other spans are `tracing` spans (the worker's CONSUMER span, PRODUCER spans), and
+//! [`current`] finds whichever kind the code runs in.
 //! The query text is the parameterised SQL (`$1`, `$2`…): values never reach a span, so
 //! `db.query.text` is sanitised by construction.
 
@@ -27,6 +30,37 @@ impl Tracer {
     pub fn disabled() -> Self {
         Self(None)
     }
+
+    /// The SDK's tracer, unless spans are disabled.
+    pub fn sdk(&self) -> Option<&SdkTracer> {
+        self.0.as_ref()
+    }
+}
+
+/// The span code runs in: the current `tracing` span if there is one (the worker's
+/// CONSUMER span, a PRODUCER span), else the current OpenTelemetry context's (a
+/// request's SERVER span). Neither, and what it is told goes nowhere.
+pub enum Current {
+    Tracing(tracing::Span),
+    Context(opentelemetry::Context),
+}
+
+pub fn current() -> Current {
+    let span = tracing::Span::current();
+    if span.is_none() {
+        Current::Context(opentelemetry::Context::current())
+    } else {
+        Current::Tracing(span)
+    }
+}
+
+/// The OpenTelemetry context of the span code runs in (see [`current`]): the parent of
+/// spans made here, what is propagated from here.
+pub fn current_context() -> opentelemetry::Context {
+    match current() {
+        Current::Tracing(span) => span.context(),
+        Current::Context(cx) => cx,
+    }
 }
 
 /// What a span can be told, whichever kind it is: the `tracing` spans (HTTP, messaging)
@@ -48,6 +82,43 @@ impl Marks for tracing::Span {
 
     fn error_status(&mut self, message: String) {
         self.set_status(Status::error(message));
+    }
+}
+
+impl Marks for opentelemetry::Context {
+    fn attribute(&mut self, attribute: KeyValue) {
+        self.span().set_attribute(attribute);
+    }
+
+    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>) {
+        self.span().add_event(name, attributes);
+    }
+
+    fn error_status(&mut self, message: String) {
+        self.span().set_status(Status::error(message));
+    }
+}
+
+impl Marks for Current {
+    fn attribute(&mut self, attribute: KeyValue) {
+        match self {
+            Current::Tracing(span) => span.attribute(attribute),
+            Current::Context(cx) => cx.attribute(attribute),
+        }
+    }
+
+    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>) {
+        match self {
+            Current::Tracing(span) => span.event(name, attributes),
+            Current::Context(cx) => cx.event(name, attributes),
+        }
+    }
+
+    fn error_status(&mut self, message: String) {
+        match self {
+            Current::Tracing(span) => span.error_status(message),
+            Current::Context(cx) => cx.error_status(message),
+        }
     }
 }
 
@@ -80,7 +151,7 @@ impl Marks for QuerySpan {
 /// A CLIENT span named `name`: `{operation} {collection}` (e.g. `INSERT todos`), or just
 /// `{operation}` when the statement has no collection (`BEGIN`, `SELECT 1`): the
 /// attributes are slices of it, so nothing is formatted or copied per query. It carries
-/// the user it runs for and is a child of the current `tracing` span.
+/// the user it runs for and is a child of the span code runs in ([`current`]).
 pub fn query(
     tracer: &Tracer,
     name: &'static str,
@@ -108,7 +179,7 @@ pub fn query(
     if let Some(user) = user {
         attributes.push(KeyValue::new("enduser.id", user.to_owned()));
     }
-    let parent = tracing::Span::current().context();
+    let parent = current_context();
     let span = tracer
         .span_builder(name)
         .with_kind(SpanKind::Client)
@@ -136,8 +207,7 @@ pub fn record_error(span: &mut impl Marks, error_type: &str, error: &dyn std::fm
 
 /// The trace id of the current span as 32 hex digits (all zeros outside a trace).
 pub fn current_trace_id() -> String {
-    tracing::Span::current()
-        .context()
+    current_context()
         .span()
         .span_context()
         .trace_id()

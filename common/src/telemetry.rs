@@ -46,7 +46,7 @@ use tracing_subscriber::{
 
 use crate::{
     config,
-    logs::{DispatchSlot, JsonWithIds, LogFormat, TextWithIds},
+    logs::{ContextEvents, DispatchSlot, JsonWithIds, LogFormat, TextWithIds},
     metrics::Metrics,
     otlp::SpanCounts,
     spans::Tracer,
@@ -263,9 +263,10 @@ impl Flusher {
 
 /// The `tracing` → OpenTelemetry bridge, without busy/idle timings (two clock reads per
 /// enter and exit, on every poll of an instrumented future) and without OpenTelemetry
-/// context activation on enter (nothing here reads `Context::current()`: spans take their
-/// parent from `tracing`).
-fn otel_layer<S>(tracer: SdkTracer) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
+/// context activation on enter (a `tracing` span's children find it through `tracing`;
+/// `Context::current()` is a request's SERVER span, which is no `tracing` span); and
+/// [`ContextEvents`] for log events inside such a span.
+fn otel_layer<S>(tracer: SdkTracer) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
@@ -277,6 +278,7 @@ where
         .with_level(false)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
+        .and_then(ContextEvents)
 }
 
 /// Logs one per line, joined to their traces (`crate::logs`), when exporting or when

@@ -17,7 +17,7 @@ pub mod stalled;
 pub mod traces;
 
 pub use app::{TestApp, trace_of};
-pub use poll::eventually;
+pub use poll::{eventually, eventually_showing};
 
 /// The element of the JSON array `array` whose `key` is `value`, e.g. a user of
 /// `/api/insights` or a step of a journey; panics, showing the array, when none is.

@@ -35,7 +35,7 @@ pub const SERVICE: &str = "todo-web";
 
 /// The whole app: routes, then (inner to outer) the `web_error` fault, measurements,
 /// cross-site refusal, body limit, error pages, the request's context, security headers,
-/// `traceresponse`, and the SERVER span around it all.
+/// and the SERVER span (with `traceresponse`) around it all.
 pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
     let mut routes = routes::router();
     if app.site.faults_panel {
@@ -64,10 +64,10 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
             app.clone(),
             request::context,
         ));
+    let tracer = app.db.tracer().clone();
+    // Route-level layer: runs after routing, so the span can use the route template.
     security::with_headers(routes)
-        .layer(middleware::from_fn(http_span::traceresponse))
-        // Route-level layer: runs after routing, so the span can use the route template.
-        .layer(http_span::layer())
+        .layer(middleware::from_fn_with_state(tracer, http_span::serve))
         .with_state(app)
 }
 

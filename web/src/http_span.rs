@@ -1,88 +1,116 @@
-//! HTTP SERVER spans by the OpenTelemetry HTTP semantic conventions.
+//! HTTP SERVER spans by the OpenTelemetry HTTP semantic conventions, made with the
+//! OpenTelemetry API (no `tracing` span: a request's span costs one builder and one
+//! context, not a registry entry with an enter and exit on every poll).
 //!
-//! tower-http's `TraceLayer` drives the span's life; this module names it after the
-//! route template (`GET /todos/{id}`), continues a W3C `traceparent` sent by the caller,
-//! and records the status (5xx → span status Error).
+//! [`serve`] continues a W3C `traceparent` sent by the caller, names the span after the
+//! route template (`GET /todos/{id}`), makes it the current OpenTelemetry context while
+//! the request runs (the parent of its query and PRODUCER spans; what
+//! [`common::spans::current`] marks and logs are joined to), records the status (5xx →
+//! span status Error), and answers with the W3C `traceresponse` header.
 
-use std::time::Duration;
-
-use axum::{body::Body, extract::MatchedPath, http::Request, response::Response};
-use opentelemetry::trace::Status;
-use opentelemetry_http::HeaderExtractor;
-use tower_http::{
-    classify::{ServerErrorsAsFailures, SharedClassifier},
-    trace::{MakeSpan, OnFailure, OnResponse, TraceLayer},
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::HeaderValue,
+    middleware::Next,
+    response::Response,
 };
-use tracing::{Span, field::Empty};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use common::spans::Tracer;
+use opentelemetry::{
+    Context, KeyValue,
+    context::FutureExt as _,
+    trace::{SpanKind, Status, TraceContextExt as _, Tracer as _},
+};
+use opentelemetry_http::HeaderExtractor;
 
-pub type HttpTraceLayer = TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    MakeServerSpan,
-    (),
-    RecordResponse,
-    (),
-    (),
-    RecordFailure,
->;
-
-pub fn layer() -> HttpTraceLayer {
-    TraceLayer::new_for_http()
-        .make_span_with(MakeServerSpan)
-        .on_request(())
-        .on_response(RecordResponse)
-        .on_body_chunk(())
-        .on_eos(())
-        .on_failure(RecordFailure)
+/// Runs the request inside its SERVER span (route-level: after routing, so the span can
+/// use the route template). With spans disabled it only runs the request.
+pub async fn serve(State(tracer): State<Tracer>, mut request: Request, next: Next) -> Response {
+    let Some(cx) = start(&tracer, &request) else {
+        return next.run(request).await;
+    };
+    let sc = cx.span().span_context().clone();
+    if sc.is_valid() && sc.is_sampled() {
+        request.extensions_mut().insert(ServerTrace(sc.trace_id()));
+    }
+    let mut response = next.run(request).with_context(cx.clone()).await;
+    let status = response.status();
+    let span = cx.span();
+    // i64: the conventions' type (an OpenTelemetry attribute has no unsigned integer).
+    span.set_attribute(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status.as_u16()),
+    ));
+    if status.is_server_error() {
+        if response.extensions().get::<ErrorTyped>().is_none() {
+            span.set_attribute(KeyValue::new("error.type", status.as_str().to_owned()));
+        }
+        span.set_status(Status::error(format!("HTTP {status}")));
+    }
+    // Ended here, not when the last clone of the context goes (a child's context holds
+    // its parent's).
+    span.end();
+    if sc.is_valid()
+        && let Ok(value) = HeaderValue::from_bytes(&traceparent(&sc))
+    {
+        response.headers_mut().insert(TRACERESPONSE, value);
+    }
+    response
 }
 
-#[derive(Clone, Copy)]
-pub struct MakeServerSpan;
+const TRACERESPONSE: http::HeaderName = http::HeaderName::from_static("traceresponse");
 
-impl MakeSpan<Body> for MakeServerSpan {
-    fn make_span(&mut self, req: &Request<Body>) -> Span {
-        // Methods the HTTP conventions do not know are `_OTHER` (and `HTTP` in the name):
-        // any token a client sends must not make a new span name or metric series.
-        let original = req.method().as_str();
-        let method = common::metrics::http_method(original);
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str);
-        let shown = if method == "_OTHER" { "HTTP" } else { method };
-        let name = match route {
-            Some(route) => format!("{shown} {route}"),
-            None => shown.to_owned(),
-        };
-        let user_agent = req
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        let span = tracing::info_span!(
-            "http.request",
-            otel.name = name,
-            otel.kind = "server",
-            http.request.method = method,
-            http.request.method_original = (method != original).then_some(original),
-            http.route = route,
-            url.path = req.uri().path(),
-            url.scheme = "http",
-            network.protocol.version = protocol_version(req.version()),
-            user_agent.original = user_agent,
-            http.response.status_code = Empty,
-            enduser.id = Empty,
-            error.type = Empty,
-        );
-        // A malformed or missing traceparent yields an empty context: a new trace starts.
-        let parent = opentelemetry::global::get_text_map_propagator(|p| {
-            p.extract_with_context(
-                &opentelemetry::Context::new(),
-                &HeaderExtractor(req.headers()),
-            )
-        });
-        let _ = span.set_parent(parent);
-        span
+/// The request's SERVER span, as the context its work runs in.
+fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
+    let tracer = tracer.sdk()?;
+    // Methods the HTTP conventions do not know are `_OTHER` (and `HTTP` in the name):
+    // any token a client sends must not make a new span name or metric series.
+    let original = req.method().as_str();
+    let method = common::metrics::http_method(original);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let shown = if method == "_OTHER" { "HTTP" } else { method };
+    let mut name = String::with_capacity(shown.len() + 1 + route.map_or(0, str::len));
+    name.push_str(shown);
+    if let Some(route) = route {
+        name.push(' ');
+        name.push_str(route);
     }
+    let mut attributes = Vec::with_capacity(10);
+    attributes.push(KeyValue::new("http.request.method", method));
+    if method != original {
+        attributes.push(KeyValue::new(
+            "http.request.method_original",
+            original.to_owned(),
+        ));
+    }
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
+    attributes.push(KeyValue::new("url.scheme", "http"));
+    attributes.push(KeyValue::new(
+        "network.protocol.version",
+        protocol_version(req.version()),
+    ));
+    if let Some(agent) = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+    }
+    // A malformed or missing traceparent yields an empty context: a new trace starts.
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract_with_context(&Context::new(), &HeaderExtractor(req.headers()))
+    });
+    let span = tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes)
+        .start_with_context(tracer, &parent);
+    Some(parent.with_span(span))
 }
 
 /// `network.protocol.version` as the HTTP conventions write it (`1.1`, `2`).
@@ -96,49 +124,15 @@ fn protocol_version(version: http::Version) -> &'static str {
     }
 }
 
-#[derive(Clone, Copy)]
-pub struct RecordResponse;
-
-impl<B> OnResponse<B> for RecordResponse {
-    /// The status on the span. No per-request log event: the span and the metrics say it
-    /// all, and an event is copied into every exported span.
-    fn on_response(self, response: &Response<B>, _latency: Duration, span: &Span) {
-        let status = response.status();
-        // i64: tracing-opentelemetry turns unsigned integers into strings.
-        span.record("http.response.status_code", i64::from(status.as_u16()));
-        if status.is_server_error() {
-            span.record("error.type", status.as_str());
-            span.set_status(Status::error(format!("HTTP {status}")));
-        }
-    }
-}
+/// In a response's extensions: its SERVER span already has an `error.type` that says
+/// more than the status code (which [`serve`] would record otherwise).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorTyped;
 
 /// The trace of this request's SERVER span, in the request's extensions when it is
 /// sampled (so it will be in Jaeger): what the insights and pages link to.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerTrace(pub opentelemetry::trace::TraceId);
-
-/// Adds the W3C `traceresponse` header (`00-{trace id}-{span id}-{flags}`), so any
-/// client can find the trace of the response it got, and leaves [`ServerTrace`] for the
-/// layers inside (one look-up of the span's context per request).
-pub async fn traceresponse(
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    use opentelemetry::trace::TraceContextExt;
-    let cx = Span::current().context();
-    let sc = cx.span().span_context().clone();
-    if sc.is_valid() && sc.is_sampled() {
-        request.extensions_mut().insert(ServerTrace(sc.trace_id()));
-    }
-    let mut response = next.run(request).await;
-    if sc.is_valid()
-        && let Ok(value) = http::HeaderValue::from_bytes(&traceparent(&sc))
-    {
-        response.headers_mut().insert("traceresponse", value);
-    }
-    response
-}
 
 /// `00-{trace id}-{span id}-{flags}` in lower-case hex, written into a fixed buffer (the
 /// `format!` it replaces went through `fmt` machinery for each of the three).
@@ -158,15 +152,6 @@ fn traceparent(sc: &opentelemetry::trace::SpanContext) -> [u8; 55] {
         }
     }
     out
-}
-
-#[derive(Clone, Copy)]
-pub struct RecordFailure;
-
-impl<E: std::fmt::Display> OnFailure<E> for RecordFailure {
-    fn on_failure(&mut self, failure: E, _latency: Duration, span: &Span) {
-        span.set_status(Status::error(failure.to_string()));
-    }
 }
 
 #[cfg(test)]

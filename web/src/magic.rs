@@ -3,8 +3,8 @@
 //! `fault.name=magic_word_*`, so the trace says a magic word, not a bug, did it.
 
 use axum::http::StatusCode;
+use common::spans::{self, Marks as _};
 use opentelemetry::KeyValue;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub enum MagicWord {
     /// `httpstat 418`: answer this request with that status.
@@ -37,11 +37,11 @@ pub fn status(code: &str) -> Option<StatusCode> {
 
 /// Marks the current span with the magic word that acted.
 pub fn mark(word: &str) {
-    let span = tracing::Span::current();
+    let mut span = spans::current();
     let name = format!("magic_word_{word}");
-    span.set_attribute("fault.name", name.clone());
-    span.set_attribute("fault.injected", true);
-    span.add_event("fault injected", vec![KeyValue::new("fault.name", name)]);
+    span.attribute(KeyValue::new("fault.name", name.clone()));
+    span.attribute(KeyValue::new("fault.injected", true));
+    span.event("fault injected", vec![KeyValue::new("fault.name", name)]);
 }
 
 #[cfg(test)]

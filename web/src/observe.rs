@@ -16,7 +16,7 @@ use crate::{http_span::ServerTrace, insights::Visit, state::AppState};
 
 pub async fn requests(State(app): State<AppState>, request: Request, next: Next) -> Response {
     // MatchedPath and the method are cheap to clone (an Arc, an enum); the owner is one
-    // short string; the trace id is 16 bytes `traceresponse` already read.
+    // short string; the trace id is 16 bytes the SERVER span left.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let owner = request
         .extensions()

@@ -247,12 +247,15 @@ pub async fn render_errors(State(app): State<AppState>, request: Request, next: 
     .into_response();
     *page.status_mut() = status;
     let (mut parts, body) = page.into_parts();
-    // Headers the failing code set (e.g. a cookie) stay.
-    for (name, value) in response.headers() {
+    let failed = response.into_parts().0;
+    // Headers the failing code set (e.g. a cookie) stay, and so do its extensions (e.g.
+    // `http_span::ErrorTyped`, for the layers outside).
+    for (name, value) in &failed.headers {
         if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
             parts.headers.insert(name.clone(), value.clone());
         }
     }
+    parts.extensions.extend(failed.extensions);
     Response::from_parts(parts, body)
 }
 

@@ -14,7 +14,11 @@ use axum::{
     response::Response,
 };
 use axum_extra::extract::CookieJar;
-use common::context::{self, RequestContext, SCOPE_COOKIE};
+use common::{
+    context::{self, RequestContext, SCOPE_COOKIE},
+    spans::Marks as _,
+};
+use opentelemetry::KeyValue;
 use opentelemetry_http::HeaderExtractor;
 
 use crate::{jaeger, state::AppState};
@@ -26,7 +30,7 @@ pub async fn context(State(app): State<AppState>, mut request: Request, next: Ne
     app.faults.refresh_if_stale().await;
     let ctx = of(request.headers());
     if let Some(user) = &ctx.user {
-        tracing::Span::current().record("enduser.id", user.as_str());
+        common::spans::current().attribute(KeyValue::new("enduser.id", user.clone()));
     }
     request.extensions_mut().insert(ctx);
     next.run(request).await

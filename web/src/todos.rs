@@ -86,7 +86,7 @@ macro_rules! list_sql {
 /// mistake instead, one query for the rows and one per row for its job.
 pub async fn list(db: &Db) -> Result<Vec<TodoRow>, sqlx::Error> {
     if let Some(fault) = db.fault(Fault::NPlusOne) {
-        fault.mark(&mut tracing::Span::current());
+        fault.mark(&mut common::spans::current());
         return list_one_by_one(db).await;
     }
     const SQL: &str = list_sql!(" WHERE t.owner = $1 ORDER BY t.created_at, t.id");

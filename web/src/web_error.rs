@@ -7,9 +7,13 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use common::{context::RequestContext, faults::Fault, spans::record_error};
+use common::{
+    context::RequestContext,
+    faults::Fault,
+    spans::{self, record_error},
+};
 
-use crate::{error::AppError, state::AppState};
+use crate::{error::AppError, http_span::ErrorTyped, state::AppState};
 
 /// Paths a fault never breaks: the switches themselves, assets and probes.
 fn exempt(path: &str) -> bool {
@@ -26,7 +30,7 @@ pub async fn inject(State(app): State<AppState>, request: Request, next: Next) -
     let Some(fault) = fault else {
         return next.run(request).await;
     };
-    let mut span = tracing::Span::current();
+    let mut span = spans::current();
     fault.mark(&mut span);
     let status = u16::try_from(fault.param("status"))
         .ok()
@@ -34,9 +38,11 @@ pub async fn inject(State(app): State<AppState>, request: Request, next: Next) -
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = "Something broke while handling this request (fault web_error is on).";
     record_error(&mut span, "web_error", &message);
-    AppError::Status {
+    let mut response = AppError::Status {
         status,
         message: message.into(),
     }
-    .into_response()
+    .into_response();
+    response.extensions_mut().insert(ErrorTyped);
+    response
 }

@@ -68,6 +68,18 @@ async fn web_error_answers_500_with_the_trace_id_and_an_explained_span() {
     assert!(server.is_error() && is_marked(server, "web_error"));
     assert!(server.events.iter().any(|e| e == "exception"));
     assert_eq!(server.attr("http.response.status_code"), Some(&json!(500)));
+    assert_eq!(
+        server.attr_str("error.type"),
+        Some("web_error"),
+        "the fault's type, not the status code"
+    );
+    // The SERVER span is no `tracing` span: the request's ERROR log line still becomes
+    // one of its events (common::logs::ContextEvents).
+    assert!(
+        server.events.iter().any(|e| e == "request failed"),
+        "{:?}",
+        server.events
+    );
     assert!(
         named(&spans, "todo-web", "SELECT todos").is_empty(),
         "failed before any query"

@@ -10,7 +10,7 @@ use std::{
 use futures::{StreamExt, stream};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::json;
-use tests::{TestApp, app::Options, binaries, eventually};
+use tests::{TestApp, app::Options, binaries, eventually, eventually_showing};
 
 const TODOS: usize = 520;
 const CONCURRENCY: usize = 8;
@@ -153,7 +153,7 @@ async fn hundreds_of_todos_survive_outages_errors_and_a_restart_with_the_books_b
     let outbox_recovery = sqs_back.elapsed();
 
     // Every job reaches an end: done, or dead after 3 receives.
-    let (done, dead) = eventually("every job to finish", Duration::from_secs(240), || async {
+    let (done, dead) = eventually_showing("every job to finish", Duration::from_secs(240), || async {
         let (open, done, dead): (i64, i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE state NOT IN ('done', 'dead')), \
              count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'dead') FROM jobs",
@@ -161,7 +161,26 @@ async fn hundreds_of_todos_survive_outages_errors_and_a_restart_with_the_books_b
         .fetch_one(&app.db)
         .await
         .unwrap();
-        (open == 0).then_some((done, dead))
+        if open == 0 {
+            return Ok((done, dead));
+        }
+        // What is still open, and for how long: enough to tell a lost message from a
+        // slow worker if this ever times out.
+        let groups: Vec<(String, i32, i64, f64)> = sqlx::query_as(
+            "SELECT state, attempts, count(*), \
+             extract(epoch FROM now() - max(updated_at))::float8 FROM jobs \
+             WHERE state NOT IN ('done', 'dead') GROUP BY state, attempts ORDER BY state, attempts",
+        )
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|(state, attempts, n, idle)| {
+                format!("{n} {state} after {attempts} attempts (last change {idle:.0} s ago)")
+            })
+            .collect();
+        Err(format!("{done} done, {dead} dead; open: {}", groups.join(", ")))
     })
     .await;
     let elapsed = started.elapsed();

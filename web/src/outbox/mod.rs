@@ -14,9 +14,8 @@ pub mod store;
 use std::time::Duration;
 
 use common::{db::Db, job::JobMessage, spans::current_trace_id};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{KeyValue, trace::TraceContextExt};
 use sqlx::PgConnection;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 pub use relay::RelayConfig;
@@ -90,11 +89,12 @@ impl Outbox {
             .message()
             .ok_or(AppError::NotFound("dead-lettered job"))?;
         let origin = job.origin().span().span_context().clone();
-        let span = tracing::Span::current();
+        let cx = common::spans::current_context();
         if origin.is_valid() {
-            span.add_link(origin);
+            cx.span().add_link(origin, Vec::new());
         }
-        span.set_attribute("job.id", id.to_string());
+        cx.span()
+            .set_attribute(KeyValue::new("job.id", id.to_string()));
         self.queue.remove_from_dlq(id).await;
         let message_id = self
             .queue

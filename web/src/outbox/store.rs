@@ -9,7 +9,6 @@ use common::{
     propagation,
 };
 use sqlx::{FromRow, PgConnection, PgPool};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 /// Records a job as `pending` in the transaction of the change that caused it, with the
@@ -21,7 +20,7 @@ pub async fn insert(
     message: &JobMessage,
     trace_id: &str,
 ) -> Result<(), sqlx::Error> {
-    let cx = db.ctx().into_baggage(tracing::Span::current().context());
+    let cx = db.ctx().into_baggage(common::spans::current_context());
     let fields = propagation::inject_fields(&cx);
     const SQL: &str = "INSERT INTO jobs (id, todo_id, kind, trace_id, traceparent, baggage) \
         VALUES ($1, $2, $3, $4, $5, $6)";
