@@ -18,7 +18,6 @@
 //! `todo.` is the app's own namespace (the semantic conventions have none for it).
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
@@ -32,6 +31,7 @@ use opentelemetry::{
         BoundCounter, BoundHistogram, Counter, Histogram, Meter, MeterProvider, NoopMeterProvider,
     },
 };
+use rustc_hash::FxHashMap;
 
 /// Distinct `enduser.id` values on metrics before the rest count as `other`.
 pub const MAX_USERS: usize = 100;
@@ -41,7 +41,9 @@ use crate::context::OTHER as OTHER_USER;
 pub struct Metrics(Arc<Inner>);
 
 /// A key (route or user) → its series, each with the rest of its attribute values.
-type SeriesMap<K> = RwLock<HashMap<Box<str>, Vec<(K, BoundHistogram<f64>)>>>;
+/// FxHash, not std's SipHash: four look-ups a request, keys from a bounded set (route
+/// templates, at most [`MAX_USERS`] users), so flooding one bucket gains nothing.
+type SeriesMap<K> = RwLock<FxHashMap<Box<str>, Vec<(K, BoundHistogram<f64>)>>>;
 
 /// Each series (one set of attribute values) is bound once, on its first measurement,
 /// and kept: recording into a bound series is one lookup here and an atomic add there,
@@ -62,7 +64,7 @@ struct Inner {
     /// user (at most [`MAX_USERS`] of them, then [`OTHER_USER`]) → (operation, ok, series).
     db_series: SeriesMap<(&'static str, bool)>,
     /// user (bounded as for `db_series`) → their to-do series.
-    kpi_series: RwLock<HashMap<Box<str>, TodoSeries>>,
+    kpi_series: RwLock<FxHashMap<Box<str>, TodoSeries>>,
     /// Milliseconds, set by web's relay; read by the gauge's callback.
     oldest_job_ms: Arc<AtomicU64>,
 }

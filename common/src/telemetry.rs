@@ -374,12 +374,27 @@ impl<P: SpanProcessor> SpanProcessor for Gate<P> {
     }
 }
 
-/// The global W3C propagator: trace context and baggage.
-pub fn install_propagator() {
-    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+/// The propagators every hop uses: W3C trace context and baggage.
+fn propagators() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
-    ]));
+    ])
+}
+
+/// Installs [`propagators`] as the global propagator.
+pub fn install_propagator() {
+    global::set_text_map_propagator(propagators());
+}
+
+/// The context `extractor` carries, read by the same [`propagators`] as the global one
+/// but without its lock: every request extracts, and the global propagator's `RwLock`
+/// is one more cache line the request threads would pass between them.
+pub fn extract(extractor: &dyn opentelemetry::propagation::Extractor) -> opentelemetry::Context {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    static PROPAGATORS: std::sync::LazyLock<TextMapCompositePropagator> =
+        std::sync::LazyLock::new(propagators);
+    PROPAGATORS.extract_with_context(&opentelemetry::Context::new(), extractor)
 }
 
 impl Drop for Telemetry {

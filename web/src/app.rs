@@ -15,6 +15,7 @@ use common::{
 };
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 
 use crate::{
     MAX_BODY_BYTES,
@@ -33,9 +34,9 @@ use crate::{
 /// `service.name` unless `OTEL_SERVICE_NAME` says otherwise.
 pub const SERVICE: &str = "todo-web";
 
-/// The whole app: routes, then (inner to outer) the `web_error` fault, measurements,
-/// cross-site refusal, body limit, error pages, the request's context, security headers,
-/// and the SERVER span (with `traceresponse`) around it all.
+/// The whole app: routes, then (outer to inner) the SERVER span (with `traceresponse`)
+/// around it all, security headers, the request's context, error pages, body limit,
+/// cross-site refusal, measurements and the `web_error` fault.
 pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
     let mut routes = routes::router();
     if app.site.faults_panel {
@@ -45,30 +46,40 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
             middleware::from_fn_with_state(token, security::require_admin),
         ));
     }
-    let routes = routes
+    let [csp, nosniff, frame, referrer] = security::headers();
+    // One `layer` call for the whole stack (outermost first), as axum advises: each
+    // `Router::layer` boxes every route again, and each `from_fn` middleware clones the
+    // service inside it on every request, so eleven separate calls cloned eleven nested
+    // boxes per layer: 107 allocations a request, a third of what a page makes.
+    let stack = ServiceBuilder::new()
+        // Runs after routing (a route-level layer), so the span can use the route template.
+        .layer(middleware::from_fn_with_state(
+            app.db.tracer().clone(),
+            http_span::serve,
+        ))
+        .layer(referrer)
+        .layer(frame)
+        .layer(nosniff)
+        .layer(csp)
         .layer(middleware::from_fn_with_state(
             app.clone(),
-            web_error::inject,
+            request::context,
         ))
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            observe::requests,
-        ))
-        .layer(middleware::from_fn(security::refuse_cross_site))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             app.clone(),
             pages::render_errors,
         ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(security::refuse_cross_site))
         .layer(middleware::from_fn_with_state(
             app.clone(),
-            request::context,
+            observe::requests,
+        ))
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            web_error::inject,
         ));
-    let tracer = app.db.tracer().clone();
-    // Route-level layer: runs after routing, so the span can use the route template.
-    security::with_headers(routes)
-        .layer(middleware::from_fn_with_state(tracer, http_span::serve))
-        .with_state(app)
+    routes.layer(stack).with_state(app)
 }
 
 /// The state every handler shares, on a migrated `pool`: the fault switches (with

@@ -18,9 +18,9 @@ use common::spans::Tracer;
 use opentelemetry::{
     Context, KeyValue,
     context::FutureExt as _,
+    propagation::Extractor,
     trace::{SpanKind, Status, TraceContextExt as _, Tracer as _},
 };
-use opentelemetry_http::HeaderExtractor;
 
 /// Runs the request inside its SERVER span (route-level: after routing, so the span can
 /// use the route template). With spans disabled it only runs the request.
@@ -58,6 +58,48 @@ pub async fn serve(State(tracer): State<Tracer>, mut request: Request, next: Nex
 }
 
 const TRACERESPONSE: http::HeaderName = http::HeaderName::from_static("traceresponse");
+
+/// A request's headers as the propagators read them. They ask by `&str`, which
+/// `HeaderMap` would check and lower-case byte by byte before each look-up; the names
+/// they ask for are known here.
+pub struct Headers<'a>(pub &'a http::HeaderMap);
+
+impl Headers<'_> {
+    fn known(key: &str) -> Option<http::HeaderName> {
+        const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+        const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+        const BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
+        match key {
+            "traceparent" => Some(TRACEPARENT),
+            "tracestate" => Some(TRACESTATE),
+            "baggage" => Some(BAGGAGE),
+            _ => None,
+        }
+    }
+}
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let value = match Self::known(key) {
+            Some(name) => self.0.get(name),
+            None => self.0.get(key),
+        };
+        value.and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let all = match Self::known(key) {
+            Some(name) => self.0.get_all(name),
+            None => self.0.get_all(key),
+        };
+        let values: Vec<&str> = all.iter().filter_map(|v| v.to_str().ok()).collect();
+        (!values.is_empty()).then_some(values)
+    }
+}
 
 /// The request's SERVER span, as the context its work runs in.
 fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
@@ -102,9 +144,7 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
         attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
     }
     // A malformed or missing traceparent yields an empty context: a new trace starts.
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract_with_context(&Context::new(), &HeaderExtractor(req.headers()))
-    });
+    let parent = common::telemetry::extract(&Headers(req.headers()));
     let span = tracer
         .span_builder(name)
         .with_kind(SpanKind::Server)
@@ -156,7 +196,25 @@ fn traceparent(sc: &opentelemetry::trace::SpanContext) -> [u8; 55] {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::{
+        propagation::Extractor as _,
+        trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState},
+    };
+
+    #[test]
+    fn headers_are_read_by_known_and_other_names() {
+        let mut map = http::HeaderMap::new();
+        map.insert("traceparent", "00-a-b-01".parse().unwrap());
+        map.append("baggage", "k=v".parse().unwrap());
+        map.append("baggage", "other=1".parse().unwrap());
+        map.insert("x-other", "yes".parse().unwrap());
+        let headers = super::Headers(&map);
+        assert_eq!(headers.get("traceparent"), Some("00-a-b-01"));
+        assert_eq!(headers.get("tracestate"), None);
+        assert_eq!(headers.get("x-other"), Some("yes"));
+        assert_eq!(headers.get_all("baggage"), Some(vec!["k=v", "other=1"]));
+        assert_eq!(headers.get_all("missing"), None);
+    }
 
     #[test]
     fn traceparent_is_the_w3c_form() {

@@ -64,14 +64,17 @@ fn html(page: &impl Template, last_size: &AtomicUsize) -> Response {
     match page.render_into(&mut body) {
         Ok(()) => {
             last_size.store(body.len(), Ordering::Relaxed);
-            (
-                [(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/html; charset=utf-8"),
-                )],
-                body,
-            )
-                .into_response()
+            let mut response = Response::new(axum::body::Body::from(body));
+            // Room for what every page gets on its way out (content type and length, four
+            // security headers, `traceresponse`): a map made for the first header holds
+            // six, and growing it means hashing every header again.
+            let mut headers = http::HeaderMap::with_capacity(12);
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            *response.headers_mut() = headers;
+            response
         }
         Err(e) => {
             tracing::error!(error = %e, "a page's template failed");

@@ -19,7 +19,6 @@ use common::{
     spans::Marks as _,
 };
 use opentelemetry::KeyValue;
-use opentelemetry_http::HeaderExtractor;
 
 use crate::{jaeger, state::AppState};
 
@@ -47,9 +46,7 @@ fn of(headers: &HeaderMap) -> RequestContext {
         .get(SCOPE_COOKIE)
         .map(|c| c.value().to_owned())
         .or_else(|| {
-            let cx = opentelemetry::global::get_text_map_propagator(|p| {
-                p.extract_with_context(&opentelemetry::Context::new(), &HeaderExtractor(headers))
-            });
+            let cx = common::telemetry::extract(&crate::http_span::Headers(headers));
             RequestContext::from_baggage(&cx).fault_scope
         });
     RequestContext { user, fault_scope }

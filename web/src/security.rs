@@ -118,25 +118,24 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
-/// Adds the security headers to every response that does not set its own.
-pub fn with_headers<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
-    router
-        .layer(SetResponseHeaderLayer::if_not_present(
+/// The security headers every response gets unless it sets its own, as layers.
+pub fn headers() -> [SetResponseHeaderLayer<HeaderValue>; 4] {
+    [
+        (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+        ),
+        (
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
-        ))
+        ),
+    ]
+    .map(|(name, value)| SetResponseHeaderLayer::if_not_present(name, value))
 }
 
 #[cfg(test)]
