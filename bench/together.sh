@@ -3,15 +3,16 @@
 # of each over the same seconds, so that whatever the machine does meanwhile (other
 # tenants, clock changes) weighs on both alike. The ratio B ÷ A per round, and its median.
 #   BENCH_A / BENCH_B: tracing modes (off|on), default off / on;
-#   BENCH_A_ENV / BENCH_B_ENV: more variables for each; BENCH_ROUNDS (5), BENCH_SECONDS (15).
+#   BENCH_A_ENV / BENCH_B_ENV: more variables for each; BENCH_ROUNDS (15), BENCH_SECONDS (10).
+# Rounds spread ±5 % on a shared 2-core machine: fewer than ~15 cannot tell 1.05 from 1.07.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ensure_wrk
 ensure_venv
-ROUNDS="${BENCH_ROUNDS:-5}"
-SECONDS_PER_ROUND="${BENCH_SECONDS:-15}"
+ROUNDS="${BENCH_ROUNDS:-15}"
+SECONDS_PER_ROUND="${BENCH_SECONDS:-10}"
 RECEIVER=127.0.0.1:4397
 PORT_A=3111
 PORT_B=3112
@@ -47,6 +48,8 @@ PY
 done
 python3 - "$results" <<'PY'
 import statistics, sys
-ratios = [float(line.split()[-1]) for line in open(sys.argv[1])]
-print(f"B/A: median {statistics.median(ratios):.3f} (range {min(ratios):.3f}–{max(ratios):.3f}, {len(ratios)} rounds)")
+ratios = sorted(float(line.split()[-1]) for line in open(sys.argv[1]))
+quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+print(f"B/A: median {statistics.median(ratios):.3f} (quartiles {quartiles[0]:.3f}–{quartiles[2]:.3f}, "
+      f"range {ratios[0]:.3f}–{ratios[-1]:.3f}, {len(ratios)} rounds)")
 PY
