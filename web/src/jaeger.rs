@@ -56,6 +56,14 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_url_is_the_base_and_the_id() {
+        assert_eq!(
+            super::trace_url("http://j:16686", A).unwrap(),
+            format!("http://j:16686/trace/{A}")
+        );
+    }
+
+    #[test]
     fn no_links_to_invalid_or_identical_traces() {
         let zero = "0".repeat(32);
         assert_eq!(super::trace_url("http://j", &zero), None);
