@@ -98,19 +98,22 @@ async fn poll(
 
 /// Up to `batch_size` messages: the first receive long-polls; further receives fill
 /// the batch until the batching window closes.
+/// SQS's longest `WaitTimeSeconds`, which the client's timeouts leave room for.
+const LONG_POLL_SECONDS: i32 = sqs::LONG_POLL_WAIT.as_secs() as i32;
+
 async fn receive_batch(sqs: &aws_sdk_sqs::Client, config: &Config) -> anyhow::Result<Vec<Message>> {
     let batch_size = usize::from(config.batch_size);
     let mut batch = Vec::new();
     let mut window_end: Option<Instant> = None;
     while batch.len() < batch_size {
         let wait = match window_end {
-            None => 20,
+            None => LONG_POLL_SECONDS,
             Some(end) => {
                 let left = end.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
                 }
-                left.as_secs().min(20) as i32
+                left.as_secs().min(LONG_POLL_SECONDS as u64) as i32
             }
         };
         let want = (batch_size - batch.len()).min(10) as i32;
