@@ -96,11 +96,11 @@ async fn poll(
     }
 }
 
-/// Up to `batch_size` messages: the first receive long-polls; further receives fill
-/// the batch until the batching window closes.
 /// SQS's longest `WaitTimeSeconds`, which the client's timeouts leave room for.
 const LONG_POLL_SECONDS: i32 = sqs::LONG_POLL_WAIT.as_secs() as i32;
 
+/// Up to `batch_size` messages: the first receive long-polls; further receives fill
+/// the batch until the batching window closes.
 async fn receive_batch(sqs: &aws_sdk_sqs::Client, config: &Config) -> anyhow::Result<Vec<Message>> {
     let batch_size = usize::from(config.batch_size);
     let mut batch = Vec::new();

@@ -90,11 +90,11 @@ impl Outbox {
             .ok_or(AppError::NotFound("dead-lettered job"))?;
         let origin = job.origin().span().span_context().clone();
         let cx = common::spans::current_context();
+        let span = cx.span();
         if origin.is_valid() {
-            cx.span().add_link(origin, Vec::new());
+            span.add_link(origin, Vec::new());
         }
-        cx.span()
-            .set_attribute(KeyValue::new("job.id", id.to_string()));
+        span.set_attribute(KeyValue::new("job.id", id.to_string()));
         self.queue.remove_from_dlq(id).await;
         let message_id = self
             .queue
