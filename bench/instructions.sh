@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # What tracing costs web, counted in instructions: web under callgrind (valgrind), GET /
 # listing 20 to-dos, tracing off and on, as in bench/cost.sh. Deterministic where CPU
-# time is not (±15 % between rounds on a shared 2-core machine): it tells a 1 % change.
+# time is not (±5-15 % between rounds on a shared 2-core machine): it tells a 1 % change.
 #
-# Instructions per request = (Ir after N2 requests − Ir after N1) ÷ (N2 − N1), each a
-# fresh process, so start-up and shutdown cancel out. Prints per mode and the ratio.
+# Per request = (count after N2 requests − count after N1) ÷ (N2 − N1), each a fresh
+# process, so start-up and shutdown cancel out. Counted: instructions, and the misses of
+# callgrind's simulated first-level caches (instruction, data read, data write). Tracing's
+# instructions miss the instruction cache far more often than the rest of a request's
+# (its code runs a few times a request, among ~360 k other instructions), so
+# instructions alone undercount it: the "estimated cycles" (instructions + 10 × L1
+# misses, 10 cycles being about what a miss that hits L2 costs) track CPU time better.
+# Prints each per mode, and the ratios.
 #   BENCH_N1 (default 200), BENCH_N2 (default 1200); CALLGRIND_KEEP=dir keeps the
-#   profiles (callgrind_annotate them).
+#   profiles (callgrind_annotate them, --show=I1mr for the misses).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -23,11 +29,11 @@ mkdir -p "$OUT"
 
 bench_tracing_setup instructions "$RECEIVER"
 
-run() { # mode requests → total instructions
+run() { # mode requests → the counts of callgrind's summary line
   local file="$OUT/callgrind.$1.$2" pid
   tracing_env "$1" "$RECEIVER"
   env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" PORT=$WEB_PORT \
-    valgrind --tool=callgrind --callgrind-out-file="$file" "$BIN/web" >/dev/null 2>&1 &
+    valgrind --tool=callgrind --cache-sim=yes --callgrind-out-file="$file" "$BIN/web" >/dev/null 2>&1 &
   pid=$!
   wait_for_port 127.0.0.1 $WEB_PORT "web under callgrind" 120
   # One kept-alive connection, as wrk's clients have.
@@ -41,15 +47,27 @@ for _ in range(int(sys.argv[2])):
     assert response.status == 200, response.status
 PY
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  awk '/^summary:/ {print $2}' "$file"
+  # Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+  awk '/^summary:/ {$1 = ""; print}' "$file"
 }
 
 seed_todos $WEB_PORT
 
-declare -A per
+counts=()
 for mode in off on; do
-  a=$(run $mode "$N1"); b=$(run $mode "$N2")
-  per[$mode]=$(( (b - a) / (N2 - N1) ))
-  printf 'tracing %-3s: %8d instructions/request\n' "$mode" "${per[$mode]}"
+  counts+=("$(run $mode "$N1")" "$(run $mode "$N2")")
 done
-python3 -c "print(f'ratio on/off: {${per[on]} / ${per[off]}:.3f}')"
+python3 - "$N1" "$N2" "${counts[@]}" <<'PY'
+import sys
+n1, n2 = int(sys.argv[1]), int(sys.argv[2])
+runs = [list(map(int, s.split())) for s in sys.argv[3:]]
+per = {}
+for mode, (a, b) in zip(["off", "on"], [runs[0:2], runs[2:4]]):
+    d = [(y - x) / (n2 - n1) for x, y in zip(a, b)]
+    ir, i1, d1 = d[0], d[3], d[4] + d[5]
+    per[mode] = (ir, i1, d1, ir + 10 * (i1 + d1))
+    print(f"tracing {mode:<3}: {ir:9.0f} instructions/request, L1 misses: "
+          f"instruction {i1:6.0f}, data {d1:6.0f}; estimated cycles {per[mode][3]:9.0f}")
+print(f"ratio on/off: instructions {per['on'][0] / per['off'][0]:.3f}, "
+      f"estimated cycles {per['on'][3] / per['off'][3]:.3f}")
+PY

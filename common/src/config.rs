@@ -165,6 +165,12 @@ pub const TELEMETRY_VARS: &[LibraryVar] = &[
     ),
     lib(
         "opentelemetry",
+        "OTEL_METRICS_EXPORTER",
+        "otlp",
+        "none: no metrics (spans still exported)",
+    ),
+    lib(
+        "opentelemetry",
         "OTEL_TRACES_SAMPLER",
         "parentbased_always_on",
         "sampler",

@@ -105,6 +105,8 @@ impl Telemetry {
         // OTEL_SDK_DISABLED=true: no OpenTelemetry at all (the benchmarks' "tracing off").
         let disabled =
             config::var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let metrics_wanted = metrics_exporter(config::var("OTEL_METRICS_EXPORTER").as_deref())
+            .map_err(|e| anyhow::anyhow!(e))?;
         let gate = SpanGate::default();
         let counts = Arc::new(SpanCounts::default());
         // One client for both exporters; its own timeout is the metrics export's (span
@@ -133,7 +135,7 @@ impl Telemetry {
         let provider = provider.build();
         global::set_tracer_provider(provider.clone());
         // Metrics go to the same OTLP endpoint; without one there is nowhere to send them.
-        let meters = if let Some(client) = client {
+        let meters = if let Some(client) = client.filter(|_| metrics_wanted) {
             use opentelemetry_otlp::WithHttpConfig as _;
             let exporter = opentelemetry_otlp::MetricExporter::builder()
                 .with_http()
@@ -326,6 +328,18 @@ fn resource(default_service: &'static str) -> Resource {
     resource.build()
 }
 
+/// Whether metrics are wanted, by `OTEL_METRICS_EXPORTER`: `otlp` (the default) or
+/// `none`, the values of the specification's that this project can honour.
+fn metrics_exporter(value: Option<&str>) -> Result<bool, String> {
+    match value.map(str::trim) {
+        None | Some("otlp") => Ok(true),
+        Some("none") => Ok(false),
+        Some(other) => Err(format!(
+            "OTEL_METRICS_EXPORTER={other:?} is not supported: otlp (the default) or none"
+        )),
+    }
+}
+
 /// While closed, ended spans are dropped instead of exported: how the `lost_spans` fault
 /// makes a locally running function lose its spans the way a frozen Lambda does.
 #[derive(Clone, Debug, Default)]
@@ -392,6 +406,11 @@ pub fn install_propagator() {
 /// is one more cache line the request threads would pass between them.
 pub fn extract(extractor: &dyn opentelemetry::propagation::Extractor) -> opentelemetry::Context {
     use opentelemetry::propagation::TextMapPropagator as _;
+    // Most requests carry neither header (a browser's do not): two look-ups say so,
+    // where the propagators would make and drop a context each to say the same.
+    if extractor.get("traceparent").is_none() && extractor.get("baggage").is_none() {
+        return opentelemetry::Context::new();
+    }
     static PROPAGATORS: std::sync::LazyLock<TextMapCompositePropagator> =
         std::sync::LazyLock::new(propagators);
     PROPAGATORS.extract_with_context(&opentelemetry::Context::new(), extractor)
@@ -432,5 +451,17 @@ mod tests {
             .parse()
             .expect("the default filter parses");
         assert_eq!(format!("{parsed}"), format!("{}", super::default_filter()));
+    }
+
+    #[test]
+    fn metrics_are_otlp_or_none() {
+        assert_eq!(super::metrics_exporter(None), Ok(true));
+        assert_eq!(super::metrics_exporter(Some("otlp")), Ok(true));
+        assert_eq!(super::metrics_exporter(Some(" none ")), Ok(false));
+        let refused = super::metrics_exporter(Some("prometheus")).expect_err("refused");
+        assert!(
+            refused.contains("prometheus") && refused.contains("none"),
+            "{refused}"
+        );
     }
 }

@@ -24,14 +24,11 @@ use opentelemetry::{
 
 /// Runs the request inside its SERVER span (route-level: after routing, so the span can
 /// use the route template). With spans disabled it only runs the request.
-pub async fn serve(State(tracer): State<Tracer>, mut request: Request, next: Next) -> Response {
+pub async fn serve(State(tracer): State<Tracer>, request: Request, next: Next) -> Response {
     let Some(cx) = start(&tracer, &request) else {
         return next.run(request).await;
     };
     let sc = cx.span().span_context().clone();
-    if sc.is_valid() && sc.is_sampled() {
-        request.extensions_mut().insert(ServerTrace(sc.trace_id()));
-    }
     let mut response = next.run(request).with_context(cx.clone()).await;
     let status = response.status();
     let span = cx.span();
@@ -169,10 +166,16 @@ fn protocol_version(version: http::Version) -> &'static str {
 #[derive(Debug, Clone, Copy)]
 pub struct ErrorTyped;
 
-/// The trace of this request's SERVER span, in the request's extensions when it is
-/// sampled (so it will be in Jaeger): what the insights and pages link to.
-#[derive(Debug, Clone, Copy)]
-pub struct ServerTrace(pub opentelemetry::trace::TraceId);
+/// The trace of the SERVER span the code runs in, when it is sampled (so it will be in
+/// Jaeger): what the insights link to. Read from the current context, which [`serve`]
+/// sets while the request runs (no extension to allocate per request).
+pub fn server_trace() -> Option<opentelemetry::trace::TraceId> {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        (sc.is_valid() && sc.is_sampled()).then(|| sc.trace_id())
+    })
+}
 
 /// `00-{trace id}-{span id}-{flags}` in lower-case hex, written into a fixed buffer (the
 /// `format!` it replaces went through `fmt` machinery for each of the three).

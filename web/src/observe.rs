@@ -12,17 +12,17 @@ use axum::{
 };
 use common::context::{GUEST, RequestContext};
 
-use crate::{http_span::ServerTrace, insights::Visit, state::AppState};
+use crate::{http_span, insights::Visit, state::AppState};
 
 pub async fn requests(State(app): State<AppState>, request: Request, next: Next) -> Response {
     // MatchedPath and the method are cheap to clone (an Arc, an enum); the owner is one
-    // short string; the trace id is 16 bytes the SERVER span left.
+    // short string; the trace id is the current SERVER span's.
     let route = request.extensions().get::<MatchedPath>().cloned();
     let owner = request
         .extensions()
         .get::<RequestContext>()
         .and_then(|ctx| ctx.user.clone());
-    let trace = request.extensions().get::<ServerTrace>().map(|t| t.0);
+    let trace = http_span::server_trace();
     let method = request.method().clone();
     let at = chrono::Utc::now();
     let started = std::time::Instant::now();

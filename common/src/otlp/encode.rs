@@ -96,6 +96,23 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
         key_value(out, 9, kv.key.as_str(), &kv.value);
     }
     uint(out, 10, u64::from(span.dropped_attributes_count));
+    if !span.events.is_empty() {
+        events(out, span);
+    }
+    uint(out, 12, u64::from(span.events.dropped_count));
+    if !span.links.is_empty() {
+        links(out, span);
+    }
+    uint(out, 14, u64::from(span.links.dropped_count));
+    status(out, &span.status);
+    fixed32(out, 16, flags(span.parent_span_is_remote, sc));
+}
+
+// Events, links and a status other than unset are rarer than attributes: out of line,
+// so that the common span's code stays a few cache lines (instruction-cache misses,
+// not instructions, are most of what encoding costs: README, benchmarks).
+#[inline(never)]
+fn events(out: &mut Vec<u8>, span: &SpanData) {
     for event in span.events.iter() {
         message(out, 11, |out| {
             fixed64(out, 1, nanos(event.timestamp));
@@ -106,7 +123,10 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
             uint(out, 4, u64::from(event.dropped_attributes_count));
         });
     }
-    uint(out, 12, u64::from(span.events.dropped_count));
+}
+
+#[inline(never)]
+fn links(out: &mut Vec<u8>, span: &SpanData) {
     for link in span.links.iter() {
         message(out, 13, |out| {
             let lc = &link.span_context;
@@ -120,16 +140,23 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
             fixed32(out, 6, flags(lc.is_remote(), lc));
         });
     }
-    uint(out, 14, u64::from(span.links.dropped_count));
-    message(out, 15, |out| match &span.status {
-        Status::Unset => {}
-        Status::Ok => uint(out, 3, 1),
-        Status::Error { description } => {
-            string(out, 2, description);
-            uint(out, 3, 2);
-        }
+}
+
+fn status(out: &mut Vec<u8>, status: &Status) {
+    match status {
+        // An empty message: its tag and a zero length.
+        Status::Unset => out.extend_from_slice(&[15 << 3 | LEN, 0]),
+        Status::Ok => out.extend_from_slice(&[15 << 3 | LEN, 2, 3 << 3 | VARINT, 1]),
+        Status::Error { description } => error_status(out, description),
+    }
+}
+
+#[inline(never)]
+fn error_status(out: &mut Vec<u8>, description: &str) {
+    message(out, 15, |out| {
+        string(out, 2, description);
+        uint(out, 3, 2);
     });
-    fixed32(out, 16, flags(span.parent_span_is_remote, sc));
 }
 
 fn flags(parent_is_remote: bool, sc: &SpanContext) -> u32 {
@@ -243,7 +270,18 @@ fn tag(out: &mut Vec<u8>, field: u32, wire: u8) {
     varint(out, u64::from(field << 3 | u32::from(wire)));
 }
 
-fn varint(out: &mut Vec<u8>, mut v: u64) {
+/// One byte inline (tags, most lengths), the rest out of line.
+#[inline(always)]
+fn varint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else {
+        varint_long(out, v);
+    }
+}
+
+#[inline(never)]
+fn varint_long(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -283,12 +321,14 @@ fn string(out: &mut Vec<u8>, field: u32, s: &str) {
     bytes(out, field, s.as_bytes());
 }
 
+#[inline(never)]
 fn string_always(out: &mut Vec<u8>, field: u32, s: &str) {
     tag(out, field, LEN);
     varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
+#[inline(never)]
 fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     if !b.is_empty() {
         tag(out, field, LEN);
@@ -310,6 +350,13 @@ fn message_reserving(out: &mut Vec<u8>, field: u32, guess: usize, body: impl FnO
     let at = out.len();
     out.resize(at + guess, 0);
     body(out);
+    write_length(out, at, guess);
+}
+
+/// Writes the length of what follows the `guess` bytes reserved at `at`, moving it if
+/// the length takes another width (one copy of this code, not one per message).
+#[inline(never)]
+fn write_length(out: &mut Vec<u8>, at: usize, guess: usize) {
     let len = out.len() - at - guess;
     let width = varint_len(len as u64);
     if width != guess {
