@@ -454,6 +454,39 @@ mod tests {
     }
 
     #[test]
+    fn extraction_reads_either_header_alone() {
+        use opentelemetry::{baggage::BaggageExt as _, trace::TraceContextExt as _};
+        use std::collections::HashMap;
+        let headers = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let none = super::extract(&headers(&[("user-agent", "x")]));
+        assert!(!none.span().span_context().is_valid());
+        assert_eq!(none.baggage().len(), 0);
+
+        let parent = super::extract(&headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )]));
+        let sc = parent.span().span_context().clone();
+        assert!(sc.is_valid() && sc.is_remote());
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+
+        let scoped = super::extract(&headers(&[("baggage", "fault.scope=me")]));
+        assert!(!scoped.span().span_context().is_valid());
+        assert_eq!(
+            scoped.baggage().get("fault.scope").map(|v| v.to_string()),
+            Some("me".to_owned())
+        );
+    }
+
+    #[test]
     fn metrics_are_otlp_or_none() {
         assert_eq!(super::metrics_exporter(None), Ok(true));
         assert_eq!(super::metrics_exporter(Some("otlp")), Ok(true));
