@@ -321,20 +321,23 @@ fn string(out: &mut Vec<u8>, field: u32, s: &str) {
     bytes(out, field, s.as_bytes());
 }
 
-#[inline(never)]
+/// A string written even when empty (a oneof member).
 fn string_always(out: &mut Vec<u8>, field: u32, s: &str) {
-    tag(out, field, LEN);
-    varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
+    bytes_always(out, field, s.as_bytes());
+}
+
+/// A length-delimited field, left out when empty (proto3's default).
+fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    if !b.is_empty() {
+        bytes_always(out, field, b);
+    }
 }
 
 #[inline(never)]
-fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
-    if !b.is_empty() {
-        tag(out, field, LEN);
-        varint(out, b.len() as u64);
-        out.extend_from_slice(b);
-    }
+fn bytes_always(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    tag(out, field, LEN);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
 }
 
 /// A nested message as field `field`, written by `body`. Its length goes before it, and
