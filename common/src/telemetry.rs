@@ -8,7 +8,9 @@
 //! * `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) set: spans go out over
 //!   OTLP/HTTP (protobuf) through our batch processor and exporter ([`crate::otlp`]),
 //!   metrics through opentelemetry-otlp's; logs go to stdout one per line.
-//! * No endpoint: a readable span tree on stdout, for local debugging.
+//! * No endpoint: each trace printed on stdout as a tree when its local root ends
+//!   ([`crate::console_spans`]: the same lines as trace-console's), logs one per line
+//!   between them; for local debugging.
 //!
 //! The standard variables mean what the specification says: the SDK reads
 //! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_TRACES_SAMPLER(_ARG)`;
@@ -20,7 +22,6 @@
 //! the function's timeout.
 
 use std::{
-    io::IsTerminal,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -46,6 +47,7 @@ use tracing_subscriber::{
 
 use crate::{
     config,
+    console_spans::ConsoleSpans,
     logs::{ContextEvents, DispatchSlot, JsonWithIds, LogFormat, TextWithIds},
     metrics::Metrics,
     otlp::SpanCounts,
@@ -105,6 +107,8 @@ impl Telemetry {
         // OTEL_SDK_DISABLED=true: no OpenTelemetry at all (the benchmarks' "tracing off").
         let disabled =
             config::var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        // RUST_LOG=off: nothing printed, span trees included.
+        let quiet = config::var("RUST_LOG").is_some_and(|v| v == "off");
         let metrics_wanted = metrics_exporter(config::var("OTEL_METRICS_EXPORTER").as_deref())
             .map_err(|e| anyhow::anyhow!(e))?;
         let gate = SpanGate::default();
@@ -128,6 +132,13 @@ impl Telemetry {
                 .map_err(|e| anyhow::anyhow!("span export thread: {e}"))?;
             provider = provider.with_span_processor(Gate {
                 inner: batch,
+                gate: gate.clone(),
+                counts: counts.clone(),
+            });
+        } else if !disabled && log_format == LogFormat::Text && !quiet {
+            // No endpoint: each trace printed as one tree when its local root ends.
+            provider = provider.with_span_processor(Gate {
+                inner: ConsoleSpans::stdout(),
                 gate: gate.clone(),
                 counts: counts.clone(),
             });
@@ -171,7 +182,7 @@ impl Telemetry {
             None => registry
                 .with(default_filter())
                 .with(sdk_tracer.map(otel_layer))
-                .with(console_layer(exporting, log_format))
+                .with(console_layer(log_format))
                 .try_init(),
             // Nothing to print, nor to export: no span is made at all.
             Some(off) if off == "off" && sdk_tracer.is_none() => {
@@ -186,7 +197,7 @@ impl Telemetry {
                     .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
                 registry
                     .with(sdk_tracer.map(|t| otel_layer(t).with_filter(default_filter())))
-                    .with(console_layer(exporting, log_format).with_filter(printed))
+                    .with(console_layer(log_format).with_filter(printed))
                     .try_init()
             }
         };
@@ -283,31 +294,23 @@ where
         .and_then(ContextEvents)
 }
 
-/// Logs one per line, joined to their traces (`crate::logs`), when exporting or when
-/// `LOG_FORMAT=json`; a readable span tree otherwise (the spans are on the console only).
-fn console_layer<S>(exporting: bool, format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+/// Logs one per line, joined to their traces (`crate::logs`): text, or JSON with
+/// `LOG_FORMAT=json`.
+fn console_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    let ansi = std::io::stdout().is_terminal();
     let slot = DispatchSlot::default();
-    match (format, exporting) {
-        (LogFormat::Json, _) => tracing_subscriber::fmt::layer()
+    match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .event_format(JsonWithIds(slot.clone()))
             .with_ansi(false)
             .and_then(slot)
             .boxed(),
-        (LogFormat::Text, true) => tracing_subscriber::fmt::layer()
+        LogFormat::Text => tracing_subscriber::fmt::layer()
             .event_format(TextWithIds::new(slot.clone()))
             .with_ansi(false)
             .and_then(slot)
-            .boxed(),
-        (LogFormat::Text, false) => tracing_tree::HierarchicalLayer::new(2)
-            .with_ansi(ansi)
-            .with_targets(false)
-            .with_bracketed_fields(true)
-            .with_deferred_spans(true)
-            .with_span_retrace(true)
             .boxed(),
     }
 }

@@ -1,51 +1,21 @@
-//! Renders the spans of one trace as an indented tree, across services.
+//! A received trace as a tree: [`common::trace_tree`]'s lines, from the receiver's spans.
 
-use std::{collections::HashMap, fmt::Write};
-
+use common::trace_tree::TreeSpan;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 use crate::receiver::Span;
 
-/// One line per span, children under parents (ordered by start time); spans whose
-/// parent is not in `spans` (still in flight, or in another trace) are roots.
+/// The trace of `spans` (one trace's) as [`common::trace_tree::render`] prints it.
 pub fn render(spans: &[Span]) -> String {
-    let ids: HashMap<&str, &Span> = spans.iter().map(|s| (s.span_id.as_str(), s)).collect();
-    let mut children: HashMap<&str, Vec<&Span>> = HashMap::new();
-    let mut roots = Vec::new();
-    for span in spans {
-        if ids.contains_key(span.parent_span_id.as_str()) {
-            children
-                .entry(span.parent_span_id.as_str())
-                .or_default()
-                .push(span);
-        } else {
-            roots.push(span);
-        }
-    }
-    roots.sort_by_key(|s| s.start_unix_nanos);
-    for list in children.values_mut() {
-        list.sort_by_key(|s| s.start_unix_nanos);
-    }
-    let services: std::collections::BTreeSet<&str> =
-        spans.iter().map(|s| s.service.as_str()).collect();
-    let mut out = String::new();
     let trace_id = spans
         .first()
         .map(|s| s.trace_id.as_str())
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "trace {trace_id}: {} spans, {}",
-        spans.len(),
-        services.into_iter().collect::<Vec<_>>().join(" → ")
-    );
-    for root in roots {
-        line(&mut out, root, &children, 1);
-    }
-    out
+    let tree: Vec<TreeSpan> = spans.iter().map(tree_span).collect();
+    common::trace_tree::render(trace_id, &tree)
 }
 
-fn line(out: &mut String, span: &Span, children: &HashMap<&str, Vec<&Span>>, depth: usize) {
+fn tree_span(span: &Span) -> TreeSpan {
     let kind = match span.kind {
         SpanKind::Server => "server",
         SpanKind::Client => "client",
@@ -53,46 +23,34 @@ fn line(out: &mut String, span: &Span, children: &HashMap<&str, Vec<&Span>>, dep
         SpanKind::Consumer => "consumer",
         _ => "internal",
     };
-    let status = if span.is_error() { "  ✗ ERROR" } else { "" };
-    let detail = span
-        .attr_str("db.query.text")
-        .map(|q| format!("  {}", truncate(q, 70)))
-        .or_else(|| {
+    TreeSpan {
+        service: span.service.clone(),
+        name: span.name.clone(),
+        kind,
+        span_id: span.span_id.clone(),
+        parent_span_id: span.parent_span_id.clone(),
+        start_unix_nanos: span.start_unix_nanos,
+        end_unix_nanos: span.end_unix_nanos,
+        error: span.is_error(),
+        detail: TreeSpan::detail(
+            span.attr_str("db.query.text"),
             span.attr("http.response.status_code")
-                .map(|c| format!("  → {c}"))
-        })
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "{:indent$}{:<12} {} [{kind}] {:.1} ms{detail}{status}",
-        "",
-        span.service,
-        span.name,
-        span.duration_ms(),
-        indent = depth * 2
-    );
-    for child in children.get(span.span_id.as_str()).into_iter().flatten() {
-        line(out, child, children, depth + 1);
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(max).collect::<String>())
+                .and_then(serde_json::Value::as_i64),
+        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn span(id: &str, parent: &str, service: &str, name: &str, start: u64) -> Span {
         Span {
             service: service.into(),
             name: name.into(),
-            kind: SpanKind::Internal,
+            kind: SpanKind::Server,
             trace_id: "t".into(),
             span_id: id.into(),
             parent_span_id: parent.into(),
@@ -107,16 +65,18 @@ mod tests {
     }
 
     #[test]
-    fn children_are_indented_under_their_parent_across_services() {
-        let text = render(&[
-            span("c", "b", "todo-worker", "process jobs", 3),
-            span("a", "", "todo-web", "POST /todos", 1),
-            span("b", "a", "todo-web", "send jobs", 2),
-        ]);
+    fn received_spans_render_with_their_kind_status_and_detail() {
+        let mut root = span("a", "", "todo-web", "GET /", 1);
+        root.attributes
+            .insert("http.response.status_code".into(), 500.into());
+        root.status_code = 2;
+        let text = render(&[span("b", "a", "todo-web", "SELECT todos", 2), root]);
         let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines[0], "trace t: 3 spans, todo-web → todo-worker");
-        assert!(lines[1].starts_with("  todo-web     POST /todos"));
-        assert!(lines[2].starts_with("    todo-web     send jobs"));
-        assert!(lines[3].starts_with("      todo-worker  process jobs"));
+        assert_eq!(lines[0], "trace t: 2 spans, todo-web");
+        assert_eq!(
+            lines[1],
+            "  todo-web     GET / [server] 1.0 ms  → 500  ✗ ERROR"
+        );
+        assert!(lines[2].starts_with("    todo-web     SELECT todos [server]"));
     }
 }
