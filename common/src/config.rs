@@ -173,13 +173,13 @@ pub const TELEMETRY_VARS: &[LibraryVar] = &[
         "opentelemetry",
         "OTEL_TRACES_SAMPLER",
         "parentbased_always_on",
-        "sampler",
+        "always_on, always_off, traceidratio, parentbased_*; others refused",
     ),
     lib(
         "opentelemetry",
         "OTEL_TRACES_SAMPLER_ARG",
         "",
-        "its argument",
+        "a ratio sampler's ratio, 0 to 1 (unset: 1)",
     ),
     lib(
         "opentelemetry",

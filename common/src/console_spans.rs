@@ -16,7 +16,7 @@ use std::{
 };
 
 use opentelemetry::{
-    Key, Value,
+    InstrumentationScope, Key, Value,
     trace::{SpanId, SpanKind, Status, TraceId},
 };
 use opentelemetry_sdk::{
@@ -25,7 +25,10 @@ use opentelemetry_sdk::{
     trace::{SpanData, SpanProcessor},
 };
 
-use crate::trace_tree::{self, TreeSpan};
+use crate::{
+    otlp::{SpanParts, SpanSink},
+    trace_tree::{self, TreeSpan},
+};
 
 /// How long a trace whose local root has ended may wait for late spans.
 pub const LINGER: Duration = Duration::from_secs(5);
@@ -37,12 +40,13 @@ pub type Out = Box<dyn Write + Send>;
 
 /// See the module's documentation.
 pub struct ConsoleSpans {
-    service: String,
     state: Mutex<State>,
 }
 
 struct State {
     out: Out,
+    /// The resource's `service.name`, once the provider has set it.
+    service: String,
     /// Each waiting trace's spans so far.
     traces: HashMap<TraceId, Vec<TreeSpan>>,
     /// Waiting traces by when their first span ended, oldest first. An entry whose trace
@@ -52,18 +56,16 @@ struct State {
 
 impl std::fmt::Debug for ConsoleSpans {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleSpans")
-            .field("service", &self.service)
-            .finish_non_exhaustive()
+        f.debug_struct("ConsoleSpans").finish_non_exhaustive()
     }
 }
 
 impl ConsoleSpans {
     pub fn new(out: Out) -> Self {
         Self {
-            service: String::new(),
             state: Mutex::new(State {
                 out,
+                service: String::new(),
                 traces: HashMap::new(),
                 order: VecDeque::new(),
             }),
@@ -74,13 +76,13 @@ impl ConsoleSpans {
         Self::new(Box::new(std::io::stdout()))
     }
 
-    fn end(&self, span: &SpanData, now: Instant) {
+    fn end_at(&self, span: &SpanParts<'_>, now: Instant) {
         let local_root = span.parent_span_id == SpanId::INVALID || span.parent_span_is_remote;
         let trace_id = span.span_context.trace_id();
-        let line = self.tree_span(span);
         // A panic elsewhere while printing leaves the maps whole: go on with them.
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let state = &mut *state;
+        let line = tree_span(span, &state.service);
         let waiting = state.traces.entry(trace_id).or_insert_with(|| {
             state.order.push_back((trace_id, now));
             Vec::new()
@@ -105,44 +107,6 @@ impl ConsoleSpans {
         }
     }
 
-    fn tree_span(&self, span: &SpanData) -> TreeSpan {
-        let attribute = |key: &'static str| {
-            span.attributes
-                .iter()
-                .find(|kv| kv.key == Key::from_static_str(key))
-                .map(|kv| &kv.value)
-        };
-        let query = match attribute("db.query.text") {
-            Some(Value::String(text)) => Some(text.as_str()),
-            _ => None,
-        };
-        let status_code = match attribute("http.response.status_code") {
-            Some(Value::I64(code)) => Some(*code),
-            _ => None,
-        };
-        TreeSpan {
-            service: self.service.clone(),
-            name: span.name.to_string(),
-            kind: match span.span_kind {
-                SpanKind::Server => "server",
-                SpanKind::Client => "client",
-                SpanKind::Producer => "producer",
-                SpanKind::Consumer => "consumer",
-                SpanKind::Internal => "internal",
-            },
-            span_id: span.span_context.span_id().to_string(),
-            parent_span_id: if span.parent_span_id == SpanId::INVALID {
-                String::new()
-            } else {
-                span.parent_span_id.to_string()
-            },
-            start_unix_nanos: nanos(span.start_time),
-            end_unix_nanos: nanos(span.end_time),
-            error: matches!(span.status, Status::Error { .. }),
-            detail: TreeSpan::detail(query, status_code),
-        }
-    }
-
     /// Prints every waiting trace.
     fn print_all(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -153,6 +117,44 @@ impl ConsoleSpans {
             }
         }
         let _ = state.out.flush();
+    }
+}
+
+fn tree_span(span: &SpanParts<'_>, service: &str) -> TreeSpan {
+    let attribute = |key: &'static str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == Key::from_static_str(key))
+            .map(|kv| &kv.value)
+    };
+    let query = match attribute("db.query.text") {
+        Some(Value::String(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    let status_code = match attribute("http.response.status_code") {
+        Some(Value::I64(code)) => Some(*code),
+        _ => None,
+    };
+    TreeSpan {
+        service: service.to_owned(),
+        name: span.name.to_owned(),
+        kind: match span.span_kind {
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+            SpanKind::Internal => "internal",
+        },
+        span_id: span.span_context.span_id().to_string(),
+        parent_span_id: if span.parent_span_id == SpanId::INVALID {
+            String::new()
+        } else {
+            span.parent_span_id.to_string()
+        },
+        start_unix_nanos: nanos(span.start_time),
+        end_unix_nanos: nanos(span.end_time),
+        error: matches!(span.status, Status::Error { .. }),
+        detail: TreeSpan::detail(query, status_code),
     }
 }
 
@@ -167,11 +169,24 @@ fn nanos(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+impl SpanSink for ConsoleSpans {
+    fn end(&self, _scope: &InstrumentationScope, span: &SpanParts<'_>) {
+        self.end_at(span, Instant::now());
+    }
+
+    fn set_resource(&self, resource: &Resource) {
+        if let Some(service) = resource.get(&Key::from_static_str("service.name")) {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.service = service.to_string();
+        }
+    }
+}
+
 impl SpanProcessor for ConsoleSpans {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        self.end(&span, Instant::now());
+        self.end_at(&SpanParts::from(&span), Instant::now());
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -185,9 +200,7 @@ impl SpanProcessor for ConsoleSpans {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        if let Some(service) = resource.get(&Key::from_static_str("service.name")) {
-            self.service = service.to_string();
-        }
+        SpanSink::set_resource(self, resource);
     }
 }
 
@@ -315,13 +328,13 @@ mod tests {
         };
         let printed = || out.text().matches("trace ").count();
         for trace in 1..=MAX_TRACES as u128 {
-            console.end(&child(trace), t0);
+            console.end_at(&SpanParts::from(&child(trace)), t0);
         }
         assert_eq!(printed(), 0);
-        console.end(&child(MAX_TRACES as u128 + 1), t0);
+        console.end_at(&SpanParts::from(&child(MAX_TRACES as u128 + 1)), t0);
         assert_eq!(printed(), 1, "the oldest, pushed out by one too many");
         // Trace 1 again: it waits; the others waited LINGER and print.
-        console.end(&child(1), t0 + LINGER);
+        console.end_at(&SpanParts::from(&child(1)), t0 + LINGER);
         assert_eq!(printed(), 1 + MAX_TRACES);
         console.print_all();
         assert_eq!(printed(), 2 + MAX_TRACES, "flush prints what waits");

@@ -5,7 +5,8 @@
 //! The hot spans are made with the OpenTelemetry API directly ([`Tracer`]): a request's
 //! SERVER span (web's `http_span`, current as the OpenTelemetry context while the
 //! request runs) and each query's CLIENT span. They need none of what `tracing` adds (an
-//! entered-span stack, per-poll enter/exit, field visitors, a builder per span). The
+//! entered-span stack, per-poll enter/exit, field visitors, a builder per span), nor the
+//! SDK's per-span machinery: they are [`DirectSpan`]s (`crate::otlp::direct`). The
 //! other spans are `tracing` spans (the worker's CONSUMER span, PRODUCER spans), and
 //! [`current`] finds whichever kind the code runs in.
 //! The query text is the parameterised SQL (`$1`, `$2`…): values never reach a span, so
@@ -13,17 +14,19 @@
 
 use opentelemetry::{
     KeyValue,
-    trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _},
+    trace::{Span as _, SpanKind, Status, TraceContextExt},
 };
-use opentelemetry_sdk::trace::SdkTracer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Makes query spans; `disabled()` makes none (no OpenTelemetry, or a test).
-#[derive(Clone, Debug, Default)]
-pub struct Tracer(Option<SdkTracer>);
+use crate::otlp::direct::{DirectSpan, DirectTracer};
+
+/// Makes the hot spans (a request's SERVER span, query spans) as [`DirectSpan`]s;
+/// `disabled()` makes none (`OTEL_SDK_DISABLED`, or a test).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tracer(Option<&'static DirectTracer>);
 
 impl Tracer {
-    pub fn new(tracer: SdkTracer) -> Self {
+    pub fn new(tracer: &'static DirectTracer) -> Self {
         Self(Some(tracer))
     }
 
@@ -31,9 +34,9 @@ impl Tracer {
         Self(None)
     }
 
-    /// The SDK's tracer, unless spans are disabled.
-    pub fn sdk(&self) -> Option<&SdkTracer> {
-        self.0.as_ref()
+    /// The tracer, unless spans are disabled.
+    pub fn direct(&self) -> Option<&'static DirectTracer> {
+        self.0
     }
 }
 
@@ -124,7 +127,7 @@ impl Marks for Current {
 
 /// A query's CLIENT span (ended when dropped) and its operation (for metrics).
 pub struct QuerySpan {
-    span: Option<opentelemetry_sdk::trace::Span>,
+    span: Option<DirectSpan>,
     pub operation: &'static str,
 }
 
@@ -159,7 +162,7 @@ pub fn query(
     user: Option<&str>,
 ) -> QuerySpan {
     let (operation, collection) = name.split_once(' ').unwrap_or((name, ""));
-    let Some(tracer) = &tracer.0 else {
+    let Some(tracer) = tracer.0 else {
         return QuerySpan {
             span: None,
             operation,
@@ -179,12 +182,12 @@ pub fn query(
     if let Some(user) = user {
         attributes.push(KeyValue::new("enduser.id", user.to_owned()));
     }
-    let parent = current_context();
-    let span = tracer
-        .span_builder(name)
-        .with_kind(SpanKind::Client)
-        .with_attributes(attributes)
-        .start_with_context(tracer, &parent);
+    let span = tracer.start(
+        name.into(),
+        SpanKind::Client,
+        attributes,
+        &current_context(),
+    );
     QuerySpan {
         span: Some(span),
         operation,

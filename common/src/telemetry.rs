@@ -13,7 +13,8 @@
 //!   between them; for local debugging.
 //!
 //! The standard variables mean what the specification says: the SDK reads
-//! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_TRACES_SAMPLER(_ARG)`;
+//! `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`; [`sampler`] reads
+//! `OTEL_TRACES_SAMPLER(_ARG)` (for the provider and the hot spans alike);
 //! [`crate::otlp`] reads `OTEL_EXPORTER_OTLP_*` and `OTEL_BSP_*` as the SDK would.
 //! `RUST_LOG` filters what is printed.
 //!
@@ -29,14 +30,17 @@ use std::{
     time::Duration,
 };
 
-use opentelemetry::{global, propagation::TextMapCompositePropagator, trace::TracerProvider as _};
+use opentelemetry::{
+    InstrumentationScope, global, propagation::TextMapCompositePropagator,
+    trace::TracerProvider as _,
+};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
     metrics::SdkMeterProvider,
     propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::{SdkTracer, SdkTracerProvider, SpanData, SpanProcessor},
+    trace::{Sampler, SdkTracer, SdkTracerProvider, SpanData, SpanProcessor},
 };
 use tracing_subscriber::{
     EnvFilter, Layer,
@@ -50,7 +54,7 @@ use crate::{
     console_spans::ConsoleSpans,
     logs::{ContextEvents, DispatchSlot, JsonWithIds, LogFormat, TextWithIds},
     metrics::Metrics,
-    otlp::SpanCounts,
+    otlp::{SpanCounts, SpanParts, SpanSink, direct::DirectTracer},
     spans::Tracer,
 };
 
@@ -122,7 +126,16 @@ impl Telemetry {
             .map(|_| crate::otlp::blocking_client(metrics_timeout))
             .transpose()
             .map_err(|e| anyhow::anyhow!("OTLP exporter: {e}"))?;
-        let mut provider = SdkTracerProvider::builder().with_resource(resource(default_service));
+        let sampler = sampler(
+            config::var("OTEL_TRACES_SAMPLER").as_deref(),
+            config::var("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let mut provider = SdkTracerProvider::builder()
+            .with_resource(resource(default_service))
+            .with_sampler(sampler.clone());
+        // Where ended spans go, for the provider's (`tracing`) spans and the hot ones.
+        let mut sink: Option<Arc<dyn SpanSink>> = None;
         if let (Some(export), Some(client)) = (&export, &client) {
             let exporter =
                 crate::otlp::HttpSpanExporter::new(client.clone(), export.clone(), counts.clone());
@@ -130,18 +143,22 @@ impl Telemetry {
                 .map_err(|e| anyhow::anyhow!("span batches: {e}"))?;
             let batch = crate::otlp::EncodingBatchProcessor::new(exporter, limits)
                 .map_err(|e| anyhow::anyhow!("span export thread: {e}"))?;
-            provider = provider.with_span_processor(Gate {
-                inner: batch,
+            let batch = Gate {
+                inner: Arc::new(batch),
                 gate: gate.clone(),
                 counts: counts.clone(),
-            });
+            };
+            sink = Some(Arc::new(batch.clone()));
+            provider = provider.with_span_processor(batch);
         } else if !disabled && log_format == LogFormat::Text && !quiet {
             // No endpoint: each trace printed as one tree when its local root ends.
-            provider = provider.with_span_processor(Gate {
-                inner: ConsoleSpans::stdout(),
+            let console = Gate {
+                inner: Arc::new(ConsoleSpans::stdout()),
                 gate: gate.clone(),
                 counts: counts.clone(),
-            });
+            };
+            sink = Some(Arc::new(console.clone()));
+            provider = provider.with_span_processor(console);
         }
         let provider = provider.build();
         global::set_tracer_provider(provider.clone());
@@ -170,7 +187,10 @@ impl Telemetry {
         let tracer = if disabled {
             Tracer::disabled()
         } else {
-            Tracer::new(provider.tracer(default_service))
+            // Leaked: one per process, which lives as long as the process (a span refers
+            // to it with no reference count; see `otlp::direct`).
+            let scope = InstrumentationScope::builder(default_service).build();
+            Tracer::new(Box::leak(Box::new(DirectTracer::new(sink, scope, sampler))))
         };
         let sdk_tracer = (!disabled).then(|| provider.tracer(default_service));
         // What is exported never depends on RUST_LOG (a quiet console must not silence
@@ -226,7 +246,7 @@ impl Telemetry {
 
     /// What makes query spans with the OpenTelemetry API (disabled with the SDK).
     pub fn tracer(&self) -> Tracer {
-        self.tracer.clone()
+        self.tracer
     }
 
     /// The switch that makes ended spans vanish (the `lost_spans` fault).
@@ -331,6 +351,39 @@ fn resource(default_service: &'static str) -> Resource {
     resource.build()
 }
 
+/// The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` name, as the
+/// specification defines them (default `parentbased_always_on`; a ratio's default 1.0).
+/// Built here, not left to the SDK, because the hot spans ([`DirectTracer`]) sample
+/// with the same value as the provider; and the SDK would quietly fall back to the
+/// default on a value it does not know, where this refuses it at start-up.
+fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<Sampler, String> {
+    let ratio = || match arg.map(str::trim) {
+        None | Some("") => Ok(1.0),
+        Some(arg) => match arg.parse::<f64>() {
+            Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+            _ => Err(format!(
+                "OTEL_TRACES_SAMPLER_ARG={arg:?} is invalid: a ratio from 0 to 1 expected"
+            )),
+        },
+    };
+    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
+    Ok(match name.map(str::trim) {
+        None | Some("") | Some("parentbased_always_on") => parent_based(Sampler::AlwaysOn),
+        Some("always_on") => Sampler::AlwaysOn,
+        Some("always_off") => Sampler::AlwaysOff,
+        Some("traceidratio") => Sampler::TraceIdRatioBased(ratio()?),
+        Some("parentbased_always_off") => parent_based(Sampler::AlwaysOff),
+        Some("parentbased_traceidratio") => parent_based(Sampler::TraceIdRatioBased(ratio()?)),
+        Some(other) => {
+            return Err(format!(
+                "OTEL_TRACES_SAMPLER={other:?} is not supported: always_on, always_off, \
+                 traceidratio, parentbased_always_on (the default), parentbased_always_off \
+                 or parentbased_traceidratio"
+            ));
+        }
+    })
+}
+
 /// Whether metrics are wanted, by `OTEL_METRICS_EXPORTER`: `otlp` (the default) or
 /// `none`, the values of the specification's that this project can honour.
 fn metrics_exporter(value: Option<&str>) -> Result<bool, String> {
@@ -358,24 +411,45 @@ impl SpanGate {
     }
 }
 
-/// The batch processor behind a [`SpanGate`], counting the spans it lets through.
+/// The batch processor (or the console) behind a [`SpanGate`], counting the spans it
+/// lets through: the provider's span processor, and the hot spans' sink (one clone each).
 #[derive(Debug)]
 struct Gate<P> {
-    inner: P,
+    inner: Arc<P>,
     gate: SpanGate,
     counts: Arc<SpanCounts>,
 }
 
-impl<P: SpanProcessor> SpanProcessor for Gate<P> {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
-        self.inner.on_start(span, cx);
+impl<P> Clone for Gate<P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            gate: self.gate.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+impl<P: SpanSink> SpanSink for Gate<P> {
+    fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
+        // Not sampled but recorded (a sampler's RecordOnly) is not exported, as in the
+        // SDK's batch processor.
+        if !self.gate.discarding() && span.span_context.is_sampled() {
+            self.counts.ended.fetch_add(1, Ordering::Relaxed);
+            self.inner.end(scope, span);
+        }
     }
 
+    fn set_resource(&self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+impl<P: SpanSink + SpanProcessor> SpanProcessor for Gate<P> {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
     fn on_end(&self, span: SpanData) {
-        if !self.gate.discarding() {
-            self.counts.ended.fetch_add(1, Ordering::Relaxed);
-            self.inner.on_end(span);
-        }
+        SpanSink::end(self, &span.instrumentation_scope, &SpanParts::from(&span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -387,7 +461,7 @@ impl<P: SpanProcessor> SpanProcessor for Gate<P> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        SpanSink::set_resource(self, resource);
     }
 }
 
@@ -487,6 +561,48 @@ mod tests {
             scoped.baggage().get("fault.scope").map(|v| v.to_string()),
             Some("me".to_owned())
         );
+    }
+
+    #[test]
+    fn samplers_are_the_specifications() {
+        use opentelemetry_sdk::trace::Sampler;
+        let parent_based = |root| Sampler::ParentBased(Box::new(root));
+        let cases = [
+            (None, None, parent_based(Sampler::AlwaysOn)),
+            (Some("always_off"), None, Sampler::AlwaysOff),
+            (Some(" always_on "), None, Sampler::AlwaysOn),
+            (
+                Some("traceidratio"),
+                Some("0.25"),
+                Sampler::TraceIdRatioBased(0.25),
+            ),
+            (Some("traceidratio"), None, Sampler::TraceIdRatioBased(1.0)),
+            (
+                Some("parentbased_traceidratio"),
+                Some("0"),
+                parent_based(Sampler::TraceIdRatioBased(0.0)),
+            ),
+            (
+                Some("parentbased_always_off"),
+                None,
+                parent_based(Sampler::AlwaysOff),
+            ),
+        ];
+        for (name, arg, expected) in cases {
+            let made = super::sampler(name, arg).expect("accepted");
+            assert_eq!(
+                format!("{made:?}"),
+                format!("{expected:?}"),
+                "{name:?} {arg:?}"
+            );
+        }
+        let refused = super::sampler(Some("xray"), None).expect_err("refused");
+        assert!(
+            refused.contains("xray") && refused.contains("always_on"),
+            "{refused}"
+        );
+        let refused = super::sampler(Some("traceidratio"), Some("2")).expect_err("refused");
+        assert!(refused.contains("OTEL_TRACES_SAMPLER_ARG"), "{refused}");
     }
 
     #[test]

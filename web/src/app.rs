@@ -54,7 +54,7 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
     let stack = ServiceBuilder::new()
         // Runs after routing (a route-level layer), so the span can use the route template.
         .layer(middleware::from_fn_with_state(
-            app.db.tracer().clone(),
+            *app.db.tracer(),
             http_span::serve,
         ))
         .layer(referrer)

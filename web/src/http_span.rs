@@ -1,6 +1,6 @@
 //! HTTP SERVER spans by the OpenTelemetry HTTP semantic conventions, made with the
-//! OpenTelemetry API (no `tracing` span: a request's span costs one builder and one
-//! context, not a registry entry with an enter and exit on every poll).
+//! OpenTelemetry API (no `tracing` span: a request's span costs one context, not a
+//! registry entry with an enter and exit on every poll) as a `common::otlp::direct` span.
 //!
 //! [`serve`] continues a W3C `traceparent` sent by the caller, names the span after the
 //! route template (`GET /todos/{id}`), makes it the current OpenTelemetry context while
@@ -19,7 +19,7 @@ use opentelemetry::{
     Context, KeyValue,
     context::FutureExt as _,
     propagation::Extractor,
-    trace::{SpanKind, Status, TraceContextExt as _, Tracer as _},
+    trace::{SpanKind, Status, TraceContextExt as _},
 };
 
 /// Runs the request inside its SERVER span (route-level: after routing, so the span can
@@ -100,7 +100,7 @@ impl Extractor for Headers<'_> {
 
 /// The request's SERVER span, as the context its work runs in.
 fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
-    let tracer = tracer.sdk()?;
+    let tracer = tracer.direct()?;
     // Methods the HTTP conventions do not know are `_OTHER` (and `HTTP` in the name):
     // any token a client sends must not make a new span name or metric series.
     let original = req.method().as_str();
@@ -142,11 +142,7 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
     }
     // A malformed or missing traceparent yields an empty context: a new trace starts.
     let parent = common::telemetry::extract(&Headers(req.headers()));
-    let span = tracer
-        .span_builder(name)
-        .with_kind(SpanKind::Server)
-        .with_attributes(attributes)
-        .start_with_context(tracer, &parent);
+    let span = tracer.start(name.into(), SpanKind::Server, attributes, &parent);
     Some(parent.with_span(span))
 }
 

@@ -15,6 +15,9 @@
 //! dropped and counted lost) and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (512: a full batch is
 //! sent at once, whatever the delay). A request carries what was buffered when the thread
 //! woke: a batch, or more while an earlier export was slow, never more than the queue.
+//!
+//! It is also a [`SpanSink`]: the hot spans (`super::direct`) end into it without a
+//! `SpanData`.
 
 use std::{
     cell::RefCell,
@@ -30,7 +33,10 @@ use opentelemetry_sdk::{
     trace::{SpanData, SpanProcessor},
 };
 
-use super::{HttpSpanExporter, encode};
+use super::{
+    HttpSpanExporter, SpanSink,
+    encode::{self, SpanParts},
+};
 use crate::config;
 
 /// The sizes and delay of the batches.
@@ -153,7 +159,7 @@ impl EncodingBatchProcessor {
     }
 
     /// Encodes `span` in `scratch`, then appends it to the buffers under the lock.
-    fn append(&self, scratch: &mut Vec<u8>, span: &SpanData) {
+    fn append(&self, scratch: &mut Vec<u8>, scope: &InstrumentationScope, span: &SpanParts<'_>) {
         scratch.clear();
         encode::scope_span(scratch, span);
         let limits = &self.shared.limits;
@@ -164,7 +170,6 @@ impl EncodingBatchProcessor {
             if pending.shutting_down || pending.spans >= limits.max_queue {
                 return;
             }
-            let scope = &span.instrumentation_scope;
             match pending.scopes.iter_mut().find(|(s, _)| s == scope) {
                 Some((_, spans)) => spans.extend_from_slice(scratch),
                 None => pending.scopes.push((scope.clone(), scratch.clone())),
@@ -197,25 +202,41 @@ impl EncodingBatchProcessor {
     }
 }
 
-impl SpanProcessor for EncodingBatchProcessor {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
-
-    fn on_end(&self, span: SpanData) {
+impl SpanSink for EncodingBatchProcessor {
+    fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
         // Without the thread's scratch buffer (a span ended while the thread's locals
         // are being torn down, or inside another `on_end`), a buffer of its own.
         let used = SCRATCH.try_with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut scratch) => {
-                self.append(&mut scratch, &span);
+                self.append(&mut scratch, scope, span);
                 // One huge span (a long exception message) does not keep its size.
                 if scratch.capacity() > 64 * 1024 {
                     *scratch = Vec::new();
                 }
             }
-            Err(_) => self.append(&mut Vec::new(), &span),
+            Err(_) => self.append(&mut Vec::new(), scope, span),
         });
         if used.is_err() {
-            self.append(&mut Vec::new(), &span);
+            self.append(&mut Vec::new(), scope, span);
         }
+    }
+
+    fn set_resource(&self, resource: &Resource) {
+        let mut encoded = Vec::new();
+        encode::resource(&mut encoded, resource);
+        *self
+            .shared
+            .resource
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = encoded;
+    }
+}
+
+impl SpanProcessor for EncodingBatchProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        SpanSink::end(self, &span.instrumentation_scope, &SpanParts::from(&span));
         // `span` is freed here, on the thread that allocated it.
     }
 
@@ -235,13 +256,7 @@ impl SpanProcessor for EncodingBatchProcessor {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        let mut encoded = Vec::new();
-        encode::resource(&mut encoded, resource);
-        *self
-            .shared
-            .resource
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = encoded;
+        SpanSink::set_resource(self, resource);
     }
 }
 

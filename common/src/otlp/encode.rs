@@ -10,8 +10,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::{
-    Array, InstrumentationScope, Value,
-    trace::{SpanContext, SpanId, SpanKind, Status},
+    Array, InstrumentationScope, KeyValue, Value,
+    trace::{Event, Link, SpanContext, SpanId, SpanKind, Status},
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
 
@@ -75,36 +75,77 @@ pub fn resource(out: &mut Vec<u8>, resource: &Resource) {
     string(out, 3, resource.schema_url().unwrap_or_default());
 }
 
+/// What is encoded of an ended span, borrowed: from the SDK's [`SpanData`], or from a
+/// span of our own ([`super::direct`]) without building one.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanParts<'a> {
+    pub span_context: &'a SpanContext,
+    pub parent_span_id: SpanId,
+    pub parent_span_is_remote: bool,
+    pub span_kind: &'a SpanKind,
+    pub name: &'a str,
+    pub start_time: SystemTime,
+    pub end_time: SystemTime,
+    pub attributes: &'a [KeyValue],
+    pub dropped_attributes_count: u32,
+    pub events: &'a [Event],
+    pub dropped_events_count: u32,
+    pub links: &'a [Link],
+    pub dropped_links_count: u32,
+    pub status: &'a Status,
+}
+
+impl<'a> From<&'a SpanData> for SpanParts<'a> {
+    fn from(span: &'a SpanData) -> Self {
+        Self {
+            span_context: &span.span_context,
+            parent_span_id: span.parent_span_id,
+            parent_span_is_remote: span.parent_span_is_remote,
+            span_kind: &span.span_kind,
+            name: &span.name,
+            start_time: span.start_time,
+            end_time: span.end_time,
+            attributes: &span.attributes,
+            dropped_attributes_count: span.dropped_attributes_count,
+            events: &span.events.events,
+            dropped_events_count: span.events.dropped_count,
+            links: &span.links.links,
+            dropped_links_count: span.links.dropped_count,
+            status: &span.status,
+        }
+    }
+}
+
 /// One span as a `ScopeSpans.spans` field (2), to be framed by [`export_request_encoded`].
-pub fn scope_span(out: &mut Vec<u8>, span: &SpanData) {
+pub fn scope_span(out: &mut Vec<u8>, span: &SpanParts<'_>) {
     message_reserving(out, 2, 2, |out| encode_span(out, span));
 }
 
-fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
-    let sc = &span.span_context;
+fn encode_span(out: &mut Vec<u8>, span: &SpanParts<'_>) {
+    let sc = span.span_context;
     bytes(out, 1, &sc.trace_id().to_bytes());
     bytes(out, 2, &sc.span_id().to_bytes());
     trace_state(out, 3, sc);
     if span.parent_span_id != SpanId::INVALID {
         bytes(out, 4, &span.parent_span_id.to_bytes());
     }
-    string(out, 5, &span.name);
-    uint(out, 6, kind(&span.span_kind));
+    string(out, 5, span.name);
+    uint(out, 6, kind(span.span_kind));
     fixed64(out, 7, nanos(span.start_time));
     fixed64(out, 8, nanos(span.end_time));
-    for kv in &span.attributes {
+    for kv in span.attributes {
         key_value(out, 9, kv.key.as_str(), &kv.value);
     }
     uint(out, 10, u64::from(span.dropped_attributes_count));
     if !span.events.is_empty() {
-        events(out, span);
+        events(out, span.events);
     }
-    uint(out, 12, u64::from(span.events.dropped_count));
+    uint(out, 12, u64::from(span.dropped_events_count));
     if !span.links.is_empty() {
-        links(out, span);
+        links(out, span.links);
     }
-    uint(out, 14, u64::from(span.links.dropped_count));
-    status(out, &span.status);
+    uint(out, 14, u64::from(span.dropped_links_count));
+    status(out, span.status);
     fixed32(out, 16, flags(span.parent_span_is_remote, sc));
 }
 
@@ -112,8 +153,8 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
 // so that the common span's code stays a few cache lines (instruction-cache misses,
 // not instructions, are most of what encoding costs: README, benchmarks).
 #[inline(never)]
-fn events(out: &mut Vec<u8>, span: &SpanData) {
-    for event in span.events.iter() {
+fn events(out: &mut Vec<u8>, events: &[Event]) {
+    for event in events {
         message(out, 11, |out| {
             fixed64(out, 1, nanos(event.timestamp));
             string(out, 2, &event.name);
@@ -126,8 +167,8 @@ fn events(out: &mut Vec<u8>, span: &SpanData) {
 }
 
 #[inline(never)]
-fn links(out: &mut Vec<u8>, span: &SpanData) {
-    for link in span.links.iter() {
+fn links(out: &mut Vec<u8>, links: &[Link]) {
+    for link in links {
         message(out, 13, |out| {
             let lc = &link.span_context;
             bytes(out, 1, &lc.trace_id().to_bytes());
@@ -501,7 +542,7 @@ mod tests {
                     scopes.len() - 1
                 }
             };
-            scope_span(&mut scopes[at].1, span);
+            scope_span(&mut scopes[at].1, &SpanParts::from(span));
         }
         let mut fields = Vec::new();
         super::resource(&mut fields, resource);

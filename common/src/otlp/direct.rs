@@ -1,0 +1,480 @@
+//! The hot spans (a request's SERVER span, each query's CLIENT span) as spans of our own
+//! that end straight into the batch ([`SpanSink`]).
+//!
+//! The SDK's span costs, per span, a trip through its provider (shut-down checks, the
+//! span limits, its processors' `on_start` and `on_end` through two `dyn` calls each), a
+//! `SpanData` built at the end (the instrumentation scope cloned into it, then compared
+//! and dropped) and two reference counts on the provider. callgrind counts that at about
+//! a fifth of what tracing costs web per request, most of it as instruction-cache misses
+//! (README, "Spans of our own"). A [`DirectSpan`] keeps only what is exported, and is
+//! encoded from its own fields.
+//!
+//! What stays the SDK's: the sampler (the same [`Sampler`] value the provider has, so
+//! `OTEL_TRACES_SAMPLER` means the same for every span), the id generator, the span
+//! limits' defaults, the `Span` trait's semantics (status order, ended spans ignore
+//! changes). Spans made through `tracing` (PRODUCER, CONSUMER) stay the SDK's.
+
+use std::{borrow::Cow, sync::Arc, time::SystemTime};
+
+use opentelemetry::{
+    Context, InstrumentationScope, KeyValue,
+    trace::{Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags},
+};
+use opentelemetry_sdk::trace::{
+    IdGenerator as _, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample as _, SpanLimits,
+};
+
+use super::{SpanParts, SpanSink};
+
+/// Starts [`DirectSpan`]s. One per process, for the life of the process (`&'static`:
+/// a span refers to it without a reference count to keep in step between threads).
+#[derive(Debug)]
+pub struct DirectTracer {
+    /// `None`: nowhere to send spans (no endpoint, nothing printed): spans get ids, so
+    /// that traces propagate, and record nothing.
+    sink: Option<Arc<dyn SpanSink>>,
+    scope: InstrumentationScope,
+    sampler: Sampler,
+    ids: RandomIdGenerator,
+    limits: SpanLimits,
+}
+
+impl DirectTracer {
+    pub fn new(
+        sink: Option<Arc<dyn SpanSink>>,
+        scope: InstrumentationScope,
+        sampler: Sampler,
+    ) -> Self {
+        Self {
+            sink,
+            scope,
+            sampler,
+            ids: RandomIdGenerator::default(),
+            limits: SpanLimits::default(),
+        }
+    }
+
+    /// A span named `name`, child of the span in `parent` (or the root of a new trace),
+    /// as the SDK's tracer would start it: sampled as the sampler decides, its attributes
+    /// beyond the limit dropped and counted. One copy of this code for every caller
+    /// (not generic, not inlined): it runs a few times a request, so the lines it takes
+    /// in the instruction cache matter more than a call.
+    #[inline(never)]
+    pub fn start(
+        &'static self,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        mut attributes: Vec<KeyValue>,
+        parent: &Context,
+    ) -> DirectSpan {
+        if parent.is_telemetry_suppressed() {
+            return DirectSpan::not_recording(SpanContext::empty_context());
+        }
+        let parent_span = parent.span();
+        let psc = parent_span.span_context();
+        let (trace_id, parent_span_id, parent_flags, parent_is_remote) = if psc.is_valid() {
+            (
+                psc.trace_id(),
+                psc.span_id(),
+                psc.trace_flags(),
+                psc.is_remote(),
+            )
+        } else {
+            (
+                self.ids.new_trace_id(),
+                SpanId::INVALID,
+                TraceFlags::default(),
+                false,
+            )
+        };
+        let span_id = self.ids.new_span_id();
+        let sampling =
+            self.sampler
+                .should_sample(Some(parent), trace_id, &name, &kind, &attributes, &[]);
+        let sampled = match sampling.decision {
+            SamplingDecision::Drop => {
+                let sc = SpanContext::new(
+                    trace_id,
+                    span_id,
+                    TraceFlags::default(),
+                    false,
+                    sampling.trace_state,
+                );
+                return DirectSpan::not_recording(sc);
+            }
+            SamplingDecision::RecordOnly => false,
+            SamplingDecision::RecordAndSample => true,
+        };
+        let sc = SpanContext::new(
+            trace_id,
+            span_id,
+            parent_flags.with_sampled(sampled),
+            false,
+            sampling.trace_state,
+        );
+        if self.sink.is_none() {
+            return DirectSpan::not_recording(sc);
+        }
+        attributes.extend(sampling.attributes);
+        let max = self.limits.max_attributes_per_span as usize;
+        let dropped_attributes_count = attributes.len().saturating_sub(max) as u32;
+        attributes.truncate(max);
+        DirectSpan {
+            span_context: sc,
+            recording: Some(Recording {
+                tracer: self,
+                parent_span_id,
+                parent_span_is_remote: parent_is_remote,
+                kind,
+                name,
+                start_time: opentelemetry::time::now(),
+                attributes,
+                dropped_attributes_count,
+                events: Vec::new(),
+                dropped_events_count: 0,
+                links: Vec::new(),
+                dropped_links_count: 0,
+                status: Status::Unset,
+            }),
+        }
+    }
+}
+
+/// See the module's documentation. Ended by [`Span::end`](opentelemetry::trace::Span::end)
+/// or when dropped, once.
+#[derive(Debug)]
+pub struct DirectSpan {
+    span_context: SpanContext,
+    /// `None` once ended, or when not recording.
+    recording: Option<Recording>,
+}
+
+#[derive(Debug)]
+struct Recording {
+    tracer: &'static DirectTracer,
+    parent_span_id: SpanId,
+    parent_span_is_remote: bool,
+    kind: SpanKind,
+    name: Cow<'static, str>,
+    start_time: SystemTime,
+    attributes: Vec<KeyValue>,
+    dropped_attributes_count: u32,
+    events: Vec<Event>,
+    dropped_events_count: u32,
+    links: Vec<Link>,
+    dropped_links_count: u32,
+    status: Status,
+}
+
+impl DirectSpan {
+    fn not_recording(span_context: SpanContext) -> Self {
+        Self {
+            span_context,
+            recording: None,
+        }
+    }
+
+    fn end_at(&mut self, end_time: SystemTime) {
+        let Some(span) = self.recording.take() else {
+            return;
+        };
+        let parts = SpanParts {
+            span_context: &self.span_context,
+            parent_span_id: span.parent_span_id,
+            parent_span_is_remote: span.parent_span_is_remote,
+            span_kind: &span.kind,
+            name: &span.name,
+            start_time: span.start_time,
+            end_time,
+            attributes: &span.attributes,
+            dropped_attributes_count: span.dropped_attributes_count,
+            events: &span.events,
+            dropped_events_count: span.dropped_events_count,
+            links: &span.links,
+            dropped_links_count: span.dropped_links_count,
+            status: &span.status,
+        };
+        if let Some(sink) = &span.tracer.sink {
+            sink.end(&span.tracer.scope, &parts);
+        }
+    }
+}
+
+impl opentelemetry::trace::Span for DirectSpan {
+    fn add_event_with_timestamp<T>(
+        &mut self,
+        name: T,
+        timestamp: SystemTime,
+        mut attributes: Vec<KeyValue>,
+    ) where
+        T: Into<Cow<'static, str>>,
+    {
+        let Some(span) = &mut self.recording else {
+            return;
+        };
+        let limits = &span.tracer.limits;
+        if span.events.len() < limits.max_events_per_span as usize {
+            let max = limits.max_attributes_per_event as usize;
+            let dropped = attributes.len().saturating_sub(max) as u32;
+            attributes.truncate(max);
+            span.events
+                .push(Event::new(name, timestamp, attributes, dropped));
+        } else {
+            span.dropped_events_count += 1;
+        }
+    }
+
+    fn span_context(&self) -> &SpanContext {
+        &self.span_context
+    }
+
+    fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        let Some(span) = &mut self.recording else {
+            return;
+        };
+        if span.attributes.len() < span.tracer.limits.max_attributes_per_span as usize {
+            span.attributes.push(attribute);
+        } else {
+            span.dropped_attributes_count += 1;
+        }
+    }
+
+    fn set_status(&mut self, status: Status) {
+        if let Some(span) = &mut self.recording
+            && status > span.status
+        {
+            // Ok > Error > Unset, as the SDK orders them.
+            span.status = status;
+        }
+    }
+
+    fn update_name<T>(&mut self, new_name: T)
+    where
+        T: Into<Cow<'static, str>>,
+    {
+        if let Some(span) = &mut self.recording {
+            span.name = new_name.into();
+        }
+    }
+
+    fn add_link(&mut self, span_context: SpanContext, mut attributes: Vec<KeyValue>) {
+        let Some(span) = &mut self.recording else {
+            return;
+        };
+        let limits = &span.tracer.limits;
+        if span.links.len() < limits.max_links_per_span as usize {
+            let max = limits.max_attributes_per_link as usize;
+            let dropped = attributes.len().saturating_sub(max) as u32;
+            attributes.truncate(max);
+            span.links
+                .push(Link::new(span_context, attributes, dropped));
+        } else {
+            span.dropped_links_count += 1;
+        }
+    }
+
+    fn end_with_timestamp(&mut self, timestamp: SystemTime) {
+        self.end_at(timestamp);
+    }
+}
+
+impl Drop for DirectSpan {
+    fn drop(&mut self) {
+        if self.recording.is_some() {
+            self.end_at(opentelemetry::time::now());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use opentelemetry::trace::{Span as _, TraceId, TraceState};
+    use opentelemetry_sdk::trace::SpanData;
+
+    use super::*;
+
+    /// Keeps what reaches it, as the SDK's `SpanData` (owned).
+    #[derive(Debug, Default)]
+    struct Kept(Mutex<Vec<SpanData>>);
+
+    impl SpanSink for Kept {
+        fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
+            self.0.lock().unwrap().push(SpanData {
+                span_context: span.span_context.clone(),
+                parent_span_id: span.parent_span_id,
+                parent_span_is_remote: span.parent_span_is_remote,
+                span_kind: span.span_kind.clone(),
+                name: span.name.to_owned().into(),
+                start_time: span.start_time,
+                end_time: span.end_time,
+                attributes: span.attributes.to_vec(),
+                dropped_attributes_count: span.dropped_attributes_count,
+                events: {
+                    let mut events = opentelemetry_sdk::trace::SpanEvents::default();
+                    events.events = span.events.to_vec();
+                    events.dropped_count = span.dropped_events_count;
+                    events
+                },
+                links: Default::default(),
+                status: span.status.clone(),
+                instrumentation_scope: scope.clone(),
+            });
+        }
+    }
+
+    fn tracer(sampler: Sampler) -> (&'static DirectTracer, Arc<Kept>) {
+        let kept = Arc::new(Kept::default());
+        let scope = InstrumentationScope::builder("test").build();
+        let tracer = DirectTracer::new(Some(kept.clone()), scope, sampler);
+        (Box::leak(Box::new(tracer)), kept)
+    }
+
+    fn remote(sampled: bool) -> Context {
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(7_u128),
+            SpanId::from(9_u64),
+            flags,
+            true,
+            TraceState::NONE,
+        ))
+    }
+
+    fn parent_based() -> Sampler {
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    }
+
+    #[test]
+    fn a_span_ends_into_the_sink_once_with_what_it_was_told() {
+        let (tracer, kept) = tracer(parent_based());
+        let mut span = tracer.start(
+            "GET /".into(),
+            SpanKind::Server,
+            vec![KeyValue::new("http.route", "/")],
+            &remote(true),
+        );
+        assert!(span.is_recording());
+        span.set_attribute(KeyValue::new("http.response.status_code", 500_i64));
+        span.add_event("exception", vec![KeyValue::new("exception.type", "boom")]);
+        span.set_status(Status::error("HTTP 500"));
+        span.set_status(Status::Unset); // lower in the order: ignored, as in the SDK
+        span.update_name("GET /todos");
+        span.end();
+        span.set_attribute(KeyValue::new("after", true)); // ended: ignored
+        drop(span);
+
+        let kept = kept.0.lock().unwrap();
+        assert_eq!(kept.len(), 1, "ended once, not again when dropped");
+        let span = &kept[0];
+        assert_eq!(span.span_context.trace_id(), TraceId::from(7_u128));
+        assert!(span.span_context.is_sampled());
+        assert_eq!(span.parent_span_id, SpanId::from(9_u64));
+        assert!(span.parent_span_is_remote);
+        assert_eq!(span.span_kind, SpanKind::Server);
+        assert_eq!(span.name, "GET /todos");
+        assert_eq!(
+            span.attributes,
+            vec![
+                KeyValue::new("http.route", "/"),
+                KeyValue::new("http.response.status_code", 500_i64)
+            ]
+        );
+        assert_eq!(span.events.events.len(), 1);
+        assert_eq!(span.events.events[0].name, "exception");
+        assert_eq!(span.status, Status::error("HTTP 500"));
+        assert!(span.start_time <= span.end_time);
+        assert_eq!(span.instrumentation_scope.name(), "test");
+    }
+
+    #[test]
+    fn a_child_continues_its_parents_trace() {
+        let (tracer, kept) = tracer(parent_based());
+        let root = tracer.start("root".into(), SpanKind::Server, vec![], &Context::new());
+        let root_sc = opentelemetry::trace::Span::span_context(&root).clone();
+        assert!(root_sc.is_valid() && root_sc.is_sampled());
+        let cx = Context::new().with_span(root);
+        let child = tracer.start("SELECT todos".into(), SpanKind::Client, vec![], &cx);
+        drop(child);
+        cx.span().end();
+        let kept = kept.0.lock().unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].span_context.trace_id(), root_sc.trace_id());
+        assert_eq!(kept[0].parent_span_id, root_sc.span_id());
+        assert!(!kept[0].parent_span_is_remote);
+        assert_eq!(kept[1].parent_span_id, SpanId::INVALID);
+    }
+
+    #[test]
+    fn the_sampler_decides_as_for_the_sdks_spans() {
+        let (based, kept) = tracer(parent_based());
+        let span = based.start(
+            "unsampled parent".into(),
+            SpanKind::Server,
+            vec![],
+            &remote(false),
+        );
+        assert!(!span.is_recording());
+        assert!(!span.span_context().is_sampled());
+        assert_eq!(span.span_context().trace_id(), TraceId::from(7_u128));
+        drop(span);
+
+        let (off, _) = tracer(Sampler::AlwaysOff);
+        let span = off.start("root".into(), SpanKind::Server, vec![], &Context::new());
+        assert!(!span.is_recording() && !span.span_context().is_sampled());
+        assert!(
+            span.span_context().is_valid(),
+            "ids all the same: the trace still propagates"
+        );
+
+        let (none, _) = tracer(Sampler::TraceIdRatioBased(0.0));
+        let span = none.start("root".into(), SpanKind::Server, vec![], &Context::new());
+        assert!(!span.is_recording());
+        assert!(kept.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn limits_are_the_sdks_defaults() {
+        let (tracer, kept) = tracer(parent_based());
+        let limits = SpanLimits::default();
+        let many = (0..limits.max_attributes_per_span + 2)
+            .map(|i| KeyValue::new(format!("k{i}"), i64::from(i)))
+            .collect();
+        let mut span = tracer.start("many".into(), SpanKind::Internal, many, &Context::new());
+        span.set_attribute(KeyValue::new("one more", true));
+        for _ in 0..limits.max_events_per_span + 3 {
+            span.add_event("event", vec![]);
+        }
+        drop(span);
+        let kept = kept.0.lock().unwrap();
+        assert_eq!(
+            kept[0].attributes.len(),
+            limits.max_attributes_per_span as usize
+        );
+        assert_eq!(kept[0].dropped_attributes_count, 3);
+        assert_eq!(
+            kept[0].events.events.len(),
+            limits.max_events_per_span as usize
+        );
+        assert_eq!(kept[0].events.dropped_count, 3);
+    }
+
+    #[test]
+    fn without_a_sink_spans_propagate_and_record_nothing() {
+        let scope = InstrumentationScope::builder("test").build();
+        let tracer: &'static DirectTracer =
+            Box::leak(Box::new(DirectTracer::new(None, scope, parent_based())));
+        let span = tracer.start("GET /".into(), SpanKind::Server, vec![], &Context::new());
+        assert!(!span.is_recording());
+        assert!(span.span_context().is_valid() && span.span_context().is_sampled());
+    }
+}
