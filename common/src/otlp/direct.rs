@@ -116,9 +116,8 @@ impl DirectTracer {
             return DirectSpan::not_recording(sc);
         }
         attributes.extend(sampling.attributes);
-        let max = self.limits.max_attributes_per_span as usize;
-        let dropped_attributes_count = attributes.len().saturating_sub(max) as u32;
-        attributes.truncate(max);
+        let dropped_attributes_count =
+            truncate(&mut attributes, self.limits.max_attributes_per_span);
         DirectSpan {
             span_context: sc,
             recording: Some(Recording {
@@ -214,9 +213,7 @@ impl opentelemetry::trace::Span for DirectSpan {
         };
         let limits = &span.tracer.limits;
         if span.events.len() < limits.max_events_per_span as usize {
-            let max = limits.max_attributes_per_event as usize;
-            let dropped = attributes.len().saturating_sub(max) as u32;
-            attributes.truncate(max);
+            let dropped = truncate(&mut attributes, limits.max_attributes_per_event);
             span.events
                 .push(Event::new(name, timestamp, attributes, dropped));
         } else {
@@ -267,9 +264,7 @@ impl opentelemetry::trace::Span for DirectSpan {
         };
         let limits = &span.tracer.limits;
         if span.links.len() < limits.max_links_per_span as usize {
-            let max = limits.max_attributes_per_link as usize;
-            let dropped = attributes.len().saturating_sub(max) as u32;
-            attributes.truncate(max);
+            let dropped = truncate(&mut attributes, limits.max_attributes_per_link);
             span.links
                 .push(Link::new(span_context, attributes, dropped));
         } else {
@@ -280,6 +275,13 @@ impl opentelemetry::trace::Span for DirectSpan {
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
         self.end_at(timestamp);
     }
+}
+
+/// Keeps the first `max` attributes, as the SDK does; how many were dropped.
+fn truncate(attributes: &mut Vec<KeyValue>, max: u32) -> u32 {
+    let dropped = attributes.len().saturating_sub(max as usize);
+    attributes.truncate(max as usize);
+    dropped as u32
 }
 
 impl Drop for DirectSpan {
@@ -321,7 +323,12 @@ mod tests {
                     events.dropped_count = span.dropped_events_count;
                     events
                 },
-                links: Default::default(),
+                links: {
+                    let mut links = opentelemetry_sdk::trace::SpanLinks::default();
+                    links.links = span.links.to_vec();
+                    links.dropped_count = span.dropped_links_count;
+                    links
+                },
                 status: span.status.clone(),
                 instrumentation_scope: scope.clone(),
             });
@@ -454,6 +461,12 @@ mod tests {
         for _ in 0..limits.max_events_per_span + 3 {
             span.add_event("event", vec![]);
         }
+        let link_attributes: Vec<KeyValue> = (0..limits.max_attributes_per_link + 1)
+            .map(|i| KeyValue::new(format!("l{i}"), true))
+            .collect();
+        for _ in 0..limits.max_links_per_span + 1 {
+            span.add_link(SpanContext::empty_context(), link_attributes.clone());
+        }
         drop(span);
         let kept = kept.0.lock().unwrap();
         assert_eq!(
@@ -466,6 +479,17 @@ mod tests {
             limits.max_events_per_span as usize
         );
         assert_eq!(kept[0].events.dropped_count, 3);
+        assert_eq!(
+            kept[0].links.links.len(),
+            limits.max_links_per_span as usize
+        );
+        assert_eq!(kept[0].links.dropped_count, 1);
+        let link = &kept[0].links.links[0];
+        assert_eq!(
+            link.attributes.len(),
+            limits.max_attributes_per_link as usize
+        );
+        assert_eq!(link.dropped_attributes_count, 1);
     }
 
     #[test]
