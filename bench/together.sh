@@ -3,7 +3,9 @@
 # of each over the same seconds, so that whatever the machine does meanwhile (other
 # tenants, clock changes) weighs on both alike. The ratio B ÷ A per round, and its median.
 #   BENCH_A / BENCH_B: tracing modes (off|on), default off / on;
-#   BENCH_A_ENV / BENCH_B_ENV: more variables for each; BENCH_ROUNDS (15), BENCH_SECONDS (10).
+#   BENCH_A_ENV / BENCH_B_ENV: more variables for each; BENCH_ROUNDS (15), BENCH_SECONDS (10);
+#   BENCH_A_BIN / BENCH_B_BIN: another web binary for a slot (two builds compared, e.g.
+#   both with BENCH_A=on BENCH_B=on), default the one just built.
 # Rounds spread ±5 % on a shared 2-core machine: fewer than ~15 cannot tell 1.05 from 1.07.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -18,18 +20,18 @@ PORT_A=3111
 PORT_B=3112
 CLK_TCK=$(getconf CLK_TCK)
 bench_tracing_setup together "$RECEIVER"
-start() { # mode port extra-env → pid in STARTED
+start() { # mode port extra-env binary → pid in STARTED
   tracing_env "$1" "$RECEIVER"
   # shellcheck disable=SC2086 # the extra environment is a list of assignments
-  env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" $3 PORT="$2" "$BIN/web" >/dev/null 2>&1 &
+  env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" $3 PORT="$2" "$4" >/dev/null 2>&1 &
   STARTED=$!
   wait_for_port 127.0.0.1 "$2" web
 }
 seed_todos $PORT_A
 results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
-  start "${BENCH_A:-off}" $PORT_A "${BENCH_A_ENV:-}"; A=$STARTED
-  start "${BENCH_B:-on}" $PORT_B "${BENCH_B_ENV:-}"; B=$STARTED
+  start "${BENCH_A:-off}" $PORT_A "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED
+  start "${BENCH_B:-on}" $PORT_B "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED
   wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_A/" >/dev/null & wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_B/" >/dev/null; wait %%
   a0=$(cpu_ticks $A); b0=$(cpu_ticks $B)
   wrk -t1 -c8 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$PORT_A/" >"$results.a" &
