@@ -12,7 +12,7 @@ use std::{
     collections::{HashMap, VecDeque},
     io::Write,
     sync::Mutex,
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use opentelemetry::{
@@ -26,7 +26,7 @@ use opentelemetry_sdk::{
 };
 
 use crate::{
-    otlp::{SpanParts, SpanSink},
+    otlp::{SpanParts, SpanSink, encode::nanos},
     trace_tree::{self, TreeSpan},
 };
 
@@ -164,11 +164,6 @@ fn print(out: &mut Out, trace_id: TraceId, spans: &[TreeSpan]) {
     let _ = out.write_all(tree.as_bytes());
 }
 
-fn nanos(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 impl SpanSink for ConsoleSpans {
     fn end(&self, _scope: &InstrumentationScope, span: &SpanParts<'_>) {
         self.end_at(span, Instant::now());
@@ -186,7 +181,7 @@ impl SpanProcessor for ConsoleSpans {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        self.end_at(&SpanParts::from(&span), Instant::now());
+        SpanSink::end(self, &span.instrumentation_scope, &SpanParts::from(&span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -206,7 +201,10 @@ impl SpanProcessor for ConsoleSpans {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::{
+        sync::{Arc, Mutex},
+        time::SystemTime,
+    };
 
     use opentelemetry::{
         Context, KeyValue,

@@ -143,20 +143,12 @@ impl Telemetry {
                 .map_err(|e| anyhow::anyhow!("span batches: {e}"))?;
             let batch = crate::otlp::EncodingBatchProcessor::new(exporter, limits)
                 .map_err(|e| anyhow::anyhow!("span export thread: {e}"))?;
-            let batch = Gate {
-                inner: Arc::new(batch),
-                gate: gate.clone(),
-                counts: counts.clone(),
-            };
+            let batch = Gate::new(batch, &gate, &counts);
             sink = Some(Arc::new(batch.clone()));
             provider = provider.with_span_processor(batch);
         } else if !disabled && log_format == LogFormat::Text && !quiet {
             // No endpoint: each trace printed as one tree when its local root ends.
-            let console = Gate {
-                inner: Arc::new(ConsoleSpans::stdout()),
-                gate: gate.clone(),
-                counts: counts.clone(),
-            };
+            let console = Gate::new(ConsoleSpans::stdout(), &gate, &counts);
             sink = Some(Arc::new(console.clone()));
             provider = provider.with_span_processor(console);
         }
@@ -244,7 +236,8 @@ impl Telemetry {
         self.metrics.clone()
     }
 
-    /// What makes query spans with the OpenTelemetry API (disabled with the SDK).
+    /// What makes the hot spans, a request's SERVER span and query spans (disabled with
+    /// the SDK).
     pub fn tracer(&self) -> Tracer {
         self.tracer
     }
@@ -418,6 +411,16 @@ struct Gate<P> {
     inner: Arc<P>,
     gate: SpanGate,
     counts: Arc<SpanCounts>,
+}
+
+impl<P> Gate<P> {
+    fn new(inner: P, gate: &SpanGate, counts: &Arc<SpanCounts>) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            gate: gate.clone(),
+            counts: counts.clone(),
+        }
+    }
 }
 
 impl<P> Clone for Gate<P> {
