@@ -59,3 +59,8 @@ ensure_wrk() {
 cpu_ticks() { # pid
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
+
+# The same, split: "user,system".
+cpu_split() { # pid
+  awk '{print $14 "," $15}' "/proc/$1/stat"
+}

@@ -33,19 +33,22 @@ for round in $(seq 1 "$ROUNDS"); do
   start "${BENCH_A:-off}" $PORT_A "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED
   start "${BENCH_B:-on}" $PORT_B "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED
   wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_A/" >/dev/null & wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_B/" >/dev/null; wait %%
-  a0=$(cpu_ticks $A); b0=$(cpu_ticks $B)
+  a0=$(cpu_split $A); b0=$(cpu_split $B)
   wrk -t1 -c8 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$PORT_A/" >"$results.a" &
   wrk -t1 -c8 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$PORT_B/" >"$results.b"
   wait %%
-  a1=$(cpu_ticks $A); b1=$(cpu_ticks $B)
+  a1=$(cpu_split $A); b1=$(cpu_split $B)
   ra=$(awk '/requests in/ {print $1}' "$results.a"); rb=$(awk '/requests in/ {print $1}' "$results.b")
   kill -TERM $A $B; wait $A $B 2>/dev/null || true
   python3 - "$round" "$a0" "$a1" "$ra" "$b0" "$b1" "$rb" "$CLK_TCK" <<'PY' | tee -a "$results"
 import sys
 r, a0, a1, ra, b0, b1, rb, tck = sys.argv[1:]
-ua = (int(a1) - int(a0)) / int(tck) / int(ra) * 1e6
-ub = (int(b1) - int(b0)) / int(tck) / int(rb) * 1e6
-print(f"round {r}: A {ua:6.1f} µs/request ({ra} requests)  B {ub:6.1f} µs/request ({rb} requests)  B/A {ub / ua:.3f}")
+def per(t0, t1, n):  # (user, system) µs per request
+    return [(int(y) - int(x)) / int(tck) / int(n) * 1e6 for x, y in zip(t0.split(","), t1.split(","))]
+(a_user, a_sys), (b_user, b_sys) = per(a0, a1, ra), per(b0, b1, rb)
+ua, ub = a_user + a_sys, b_user + b_sys
+print(f"round {r}: A {ua:6.1f} µs/request ({a_user:.1f} user + {a_sys:.1f} system, {ra} requests)  "
+      f"B {ub:6.1f} µs/request ({b_user:.1f} + {b_sys:.1f}, {rb} requests)  B/A {ub / ua:.3f}")
 PY
 done
 python3 - "$results" <<'PY'

@@ -1,9 +1,9 @@
 //! `esm`: a local stand-in for Lambda's SQS event source mapping (see the library).
 
-// The allocator: cheaper than glibc's for the many small, short-lived allocations of a
+// mimalloc (allocator/): cheaper than glibc's for the many small, short-lived allocations of a
 // request and of its spans (freed on the exporter's thread). A zero-sized handle, no state.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -3,10 +3,10 @@
 //! demo shows one click as one trace across web and worker without Jaeger.
 //! `trace-console --print-env` lists its variables.
 
-// The allocator: cheaper than glibc's for the many small, short-lived allocations of a
+// mimalloc (allocator/): cheaper than glibc's for the many small, short-lived allocations of a
 // request and of its spans (freed on the exporter's thread). A zero-sized handle, no state.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
 
 use std::{net::SocketAddr, time::Duration};
 

@@ -18,7 +18,7 @@ use common::{
     context::{self, RequestContext, SCOPE_COOKIE},
     spans::Marks as _,
 };
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, trace::TraceContextExt as _};
 
 use crate::{jaeger, state::AppState};
 
@@ -46,8 +46,16 @@ fn of(headers: &HeaderMap) -> RequestContext {
         .get(SCOPE_COOKIE)
         .map(|c| c.value().to_owned())
         .or_else(|| {
-            let cx = common::telemetry::extract(&crate::http_span::Headers(headers));
-            RequestContext::from_baggage(&cx).fault_scope
+            // Inside a SERVER span (tracing on), its context holds the request's baggage
+            // already: `http_span` extracted it, so the headers are not read twice.
+            opentelemetry::Context::map_current(|cx| {
+                cx.has_active_span()
+                    .then(|| RequestContext::from_baggage(cx).fault_scope)
+            })
+            .unwrap_or_else(|| {
+                let cx = common::telemetry::extract(&crate::http_span::Headers(headers));
+                RequestContext::from_baggage(&cx).fault_scope
+            })
         });
     RequestContext { user, fault_scope }
 }

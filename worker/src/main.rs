@@ -4,10 +4,10 @@
 // compiler in release builds.
 #![recursion_limit = "256"]
 
-// The allocator: cheaper than glibc's for the many small, short-lived allocations of a
+// mimalloc (allocator/): cheaper than glibc's for the many small, short-lived allocations of a
 // request and of its spans (freed on the exporter's thread). A zero-sized handle, no state.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

@@ -8,7 +8,7 @@
 
 // As the worker: the same allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
 
 use std::time::{Duration, Instant};
 
