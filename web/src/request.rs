@@ -48,14 +48,13 @@ fn of(headers: &HeaderMap) -> RequestContext {
         .or_else(|| {
             // Inside a SERVER span (tracing on), its context holds the request's baggage
             // already: `http_span` extracted it, so the headers are not read twice.
-            opentelemetry::Context::map_current(|cx| {
-                cx.has_active_span()
-                    .then(|| RequestContext::from_baggage(cx).fault_scope)
-            })
-            .unwrap_or_else(|| {
-                let cx = common::telemetry::extract(&crate::http_span::Headers(headers));
-                RequestContext::from_baggage(&cx).fault_scope
-            })
+            let current = opentelemetry::Context::current();
+            let cx = if current.has_active_span() {
+                current
+            } else {
+                common::telemetry::extract(&crate::http_span::Headers(headers))
+            };
+            RequestContext::from_baggage(&cx).fault_scope
         });
     RequestContext { user, fault_scope }
 }

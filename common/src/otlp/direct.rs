@@ -212,13 +212,15 @@ impl opentelemetry::trace::Span for DirectSpan {
             return;
         };
         let limits = &span.tracer.limits;
-        if span.events.len() < limits.max_events_per_span as usize {
-            let dropped = truncate(&mut attributes, limits.max_attributes_per_event);
-            span.events
-                .push(Event::new(name, timestamp, attributes, dropped));
-        } else {
-            span.dropped_events_count += 1;
-        }
+        push_limited(
+            &mut span.events,
+            &mut span.dropped_events_count,
+            limits.max_events_per_span,
+            || {
+                let dropped = truncate(&mut attributes, limits.max_attributes_per_event);
+                Event::new(name, timestamp, attributes, dropped)
+            },
+        );
     }
 
     fn span_context(&self) -> &SpanContext {
@@ -233,11 +235,12 @@ impl opentelemetry::trace::Span for DirectSpan {
         let Some(span) = &mut self.recording else {
             return;
         };
-        if span.attributes.len() < span.tracer.limits.max_attributes_per_span as usize {
-            span.attributes.push(attribute);
-        } else {
-            span.dropped_attributes_count += 1;
-        }
+        push_limited(
+            &mut span.attributes,
+            &mut span.dropped_attributes_count,
+            span.tracer.limits.max_attributes_per_span,
+            || attribute,
+        );
     }
 
     fn set_status(&mut self, status: Status) {
@@ -263,17 +266,29 @@ impl opentelemetry::trace::Span for DirectSpan {
             return;
         };
         let limits = &span.tracer.limits;
-        if span.links.len() < limits.max_links_per_span as usize {
-            let dropped = truncate(&mut attributes, limits.max_attributes_per_link);
-            span.links
-                .push(Link::new(span_context, attributes, dropped));
-        } else {
-            span.dropped_links_count += 1;
-        }
+        push_limited(
+            &mut span.links,
+            &mut span.dropped_links_count,
+            limits.max_links_per_span,
+            || {
+                let dropped = truncate(&mut attributes, limits.max_attributes_per_link);
+                Link::new(span_context, attributes, dropped)
+            },
+        );
     }
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
         self.end_at(timestamp);
+    }
+}
+
+/// Adds what `item` makes while `list` holds fewer than `max` (a span limit), else
+/// counts one more dropped, as the SDK does; `item` runs only when kept.
+fn push_limited<T>(list: &mut Vec<T>, dropped: &mut u32, max: u32, item: impl FnOnce() -> T) {
+    if list.len() < max as usize {
+        list.push(item());
+    } else {
+        *dropped += 1;
     }
 }
 
