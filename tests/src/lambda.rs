@@ -284,6 +284,19 @@ async fn next(State(api): State<Api>) -> Response {
             headers.insert(k, v);
         }
     };
+    // New for every invocation, as Lambda sends it (X-Ray's format), sampled or not.
+    let (root, parent) = (uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    put(
+        "lambda-runtime-trace-id",
+        format!(
+            "Root=1-{:08x}-{};Parent={};Sampled=0",
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            &root.to_string()[..24],
+            &parent.to_string()[..16],
+        ),
+    );
     put("lambda-runtime-aws-request-id", invocation.id);
     put("lambda-runtime-deadline-ms", deadline_ms.to_string());
     put(

@@ -7,6 +7,7 @@ mod config_errors;
 mod faults;
 mod insights;
 mod journey;
+mod lambda_env;
 mod logs;
 mod one_click_one_trace;
 mod proof;
