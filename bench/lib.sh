@@ -57,10 +57,10 @@ ensure_wrk() {
 
 # A process's CPU time so far (utime + stime), in clock ticks.
 cpu_ticks() { # pid
-  awk '{print $14 + $15}' "/proc/$1/stat"
+  cpu_split "$1" | awk -F, '{print $1 + $2}'
 }
 
-# The same, split: "user,system".
+# The same, split: "user,system" (utime and stime of /proc/PID/stat).
 cpu_split() { # pid
   awk '{print $14 "," $15}' "/proc/$1/stat"
 }

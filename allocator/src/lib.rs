@@ -102,8 +102,8 @@ mod tests {
     use super::MiMalloc;
 
     /// Many blocks of every size up to 4 KiB (and some large ones), for each alignment up
-    /// to 16 the size is a multiple of, then the same grown and shrunk: every address is
-    /// aligned as asked. Live at once, so they come from many places in their pages.
+    /// to 16 the size is a multiple of, then each grown threefold by `realloc`: every
+    /// address is aligned as asked. Live at once, so they come from many places in their pages.
     #[test]
     fn plain_blocks_are_aligned_as_asked() {
         let sizes = (1_usize..=4096).chain([5_000, 12_288, 65_536, 100_000, 1 << 20, 3 << 20]);
