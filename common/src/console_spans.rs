@@ -122,8 +122,7 @@ impl ConsoleSpans {
 
 fn tree_span(span: &SpanParts<'_>, service: &str) -> TreeSpan {
     let attribute = |key: &'static str| {
-        span.attributes
-            .iter()
+        span.all_attributes()
             .find(|kv| kv.key == Key::from_static_str(key))
             .map(|kv| &kv.value)
     };

@@ -18,7 +18,10 @@ use opentelemetry::{
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::otlp::direct::{DirectSpan, DirectTracer};
+use crate::otlp::{
+    direct::{DirectSpan, DirectTracer},
+    fixed::FixedAttributes,
+};
 
 /// Makes the hot spans (a request's SERVER span, query spans) as [`DirectSpan`]s;
 /// `disabled()` makes none (`OTEL_SDK_DISABLED`, or a test).
@@ -172,19 +175,31 @@ pub fn query(
         one_line(sql),
         "write the query on one line (a `\\` line continuation): {sql:?}"
     );
-    let mut attributes = Vec::with_capacity(5);
-    attributes.push(KeyValue::new("db.system.name", "postgresql"));
-    attributes.push(KeyValue::new("db.operation.name", operation));
-    if !collection.is_empty() {
-        attributes.push(KeyValue::new("db.collection.name", collection));
-    }
-    attributes.push(KeyValue::new("db.query.text", sql));
-    if let Some(user) = user {
-        attributes.push(KeyValue::new("enduser.id", user.to_owned()));
-    }
-    let span = tracer.start(
+    // The same for every span of this call site: made and encoded once (`otlp::fixed`).
+    let site = [
+        name.as_ptr() as usize,
+        name.len(),
+        sql.as_ptr() as usize,
+        sql.len(),
+    ];
+    let fixed = FixedAttributes::interned(site, || {
+        let mut attributes = Vec::with_capacity(4);
+        attributes.push(KeyValue::new("db.system.name", "postgresql"));
+        attributes.push(KeyValue::new("db.operation.name", operation));
+        if !collection.is_empty() {
+            attributes.push(KeyValue::new("db.collection.name", collection));
+        }
+        attributes.push(KeyValue::new("db.query.text", sql));
+        attributes
+    });
+    let attributes = match user {
+        Some(user) => vec![KeyValue::new("enduser.id", user.to_owned())],
+        None => Vec::new(),
+    };
+    let span = tracer.start_fixed(
         name.into(),
         SpanKind::Client,
+        fixed,
         attributes,
         &current_context(),
     );

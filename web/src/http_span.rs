@@ -8,13 +8,15 @@
 //! [`common::spans::current`] marks and logs are joined to), records the status (5xx →
 //! span status Error), and answers with the W3C `traceresponse` header.
 
+use std::hash::{Hash as _, Hasher as _};
+
 use axum::{
     extract::{MatchedPath, Request, State},
     http::HeaderValue,
     middleware::Next,
     response::Response,
 };
-use common::spans::Tracer;
+use common::{otlp::fixed::FixedAttributes, spans::Tracer};
 use opentelemetry::{
     Context, KeyValue,
     context::FutureExt as _,
@@ -116,23 +118,19 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
         name.push(' ');
         name.push_str(route);
     }
-    let mut attributes = Vec::with_capacity(10);
-    attributes.push(KeyValue::new("http.request.method", method));
+    let version = protocol_version(req.version());
+    let fixed = server_attributes(method, route, version);
+    let mut attributes = Vec::with_capacity(4);
+    if fixed.is_empty() {
+        attributes.extend(fixed_attributes(method, route, version));
+    }
     if method != original {
         attributes.push(KeyValue::new(
             "http.request.method_original",
             original.to_owned(),
         ));
     }
-    if let Some(route) = route {
-        attributes.push(KeyValue::new("http.route", route.to_owned()));
-    }
     attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
-    attributes.push(KeyValue::new("url.scheme", "http"));
-    attributes.push(KeyValue::new(
-        "network.protocol.version",
-        protocol_version(req.version()),
-    ));
     if let Some(agent) = req
         .headers()
         .get(http::header::USER_AGENT)
@@ -142,8 +140,57 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
     }
     // A malformed or missing traceparent yields an empty context: a new trace starts.
     let parent = common::telemetry::extract(&Headers(req.headers()));
-    let span = tracer.start(name.into(), SpanKind::Server, attributes, &parent);
+    let span = tracer.start_fixed(name.into(), SpanKind::Server, fixed, attributes, &parent);
     Some(parent.with_span(span))
+}
+
+/// The attributes every request of a route shares: method, route, scheme and protocol
+/// version, made and encoded once per route (`common::otlp::fixed`). Found by the
+/// method's and version's addresses (each a `&'static str` of a closed set) and the
+/// route's hash; a route whose hash another route already took gets none (empty), and
+/// its span carries them as its own.
+fn server_attributes(
+    method: &'static str,
+    route: Option<&str>,
+    version: &'static str,
+) -> &'static FixedAttributes {
+    let hash = route.map_or(0, |route| {
+        let mut hasher = rustc_hash::FxHasher::default();
+        route.hash(&mut hasher);
+        hasher.finish() as usize
+    });
+    let site = [
+        method.as_ptr() as usize,
+        version.as_ptr() as usize,
+        hash,
+        route.map_or(usize::MAX, str::len),
+    ];
+    let fixed = FixedAttributes::interned(site, || fixed_attributes(method, route, version));
+    let same_route = fixed
+        .attributes()
+        .iter()
+        .find(|kv| kv.key.as_str() == "http.route")
+        .map(|kv| kv.value.as_str());
+    if same_route.as_deref() == route {
+        fixed
+    } else {
+        &common::otlp::fixed::NONE
+    }
+}
+
+fn fixed_attributes(
+    method: &'static str,
+    route: Option<&str>,
+    version: &'static str,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(4);
+    attributes.push(KeyValue::new("http.request.method", method));
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    attributes.push(KeyValue::new("url.scheme", "http"));
+    attributes.push(KeyValue::new("network.protocol.version", version));
+    attributes
 }
 
 /// `network.protocol.version` as the HTTP conventions write it (`1.1`, `2`).
@@ -199,6 +246,24 @@ mod tests {
         propagation::Extractor as _,
         trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState},
     };
+
+    use super::{fixed_attributes, server_attributes};
+
+    #[test]
+    fn each_route_gets_its_own_fixed_attributes_once() {
+        let todo = server_attributes("GET", Some("/todos/{id}"), "1.1");
+        assert!(std::ptr::eq(
+            todo,
+            server_attributes("GET", Some("/todos/{id}"), "1.1")
+        ));
+        for route in [Some("/todos/{id}"), Some("/todos"), None] {
+            assert_eq!(
+                server_attributes("GET", route, "1.1").attributes(),
+                fixed_attributes("GET", route, "1.1"),
+                "{route:?}"
+            );
+        }
+    }
 
     #[test]
     fn headers_are_read_by_known_and_other_names() {

@@ -24,7 +24,10 @@ use opentelemetry_sdk::trace::{
     IdGenerator as _, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample as _, SpanLimits,
 };
 
-use super::{SpanParts, SpanSink};
+use super::{
+    SpanParts, SpanSink,
+    fixed::{self, FixedAttributes},
+};
 
 /// Starts [`DirectSpan`]s. One per process, for the life of the process (`&'static`:
 /// a span refers to it without a reference count to keep in step between threads).
@@ -56,14 +59,28 @@ impl DirectTracer {
 
     /// A span named `name`, child of the span in `parent` (or the root of a new trace),
     /// as the SDK's tracer would start it: sampled as the sampler decides, its attributes
-    /// beyond the limit dropped and counted. One copy of this code for every caller
-    /// (not generic, not inlined): it runs a few times a request, so the lines it takes
-    /// in the instruction cache matter more than a call.
-    #[inline(never)]
+    /// beyond the limit dropped and counted.
     pub fn start(
         &'static self,
         name: Cow<'static, str>,
         kind: SpanKind,
+        attributes: Vec<KeyValue>,
+        parent: &Context,
+    ) -> DirectSpan {
+        self.start_fixed(name, kind, &fixed::NONE, attributes, parent)
+    }
+
+    /// [`DirectTracer::start`] with the call site's `fixed` attributes before its own.
+    /// The sampler is shown only the span's own (the samplers `OTEL_TRACES_SAMPLER`
+    /// names never look at attributes). One copy of this code for every caller (not
+    /// generic, not inlined): it runs a few times a request, so the lines it takes in the
+    /// instruction cache matter more than a call.
+    #[inline(never)]
+    pub fn start_fixed(
+        &'static self,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        fixed: &'static FixedAttributes,
         mut attributes: Vec<KeyValue>,
         parent: &Context,
     ) -> DirectSpan {
@@ -116,8 +133,9 @@ impl DirectTracer {
             return DirectSpan::not_recording(sc);
         }
         attributes.extend(sampling.attributes);
-        let dropped_attributes_count =
-            truncate(&mut attributes, self.limits.max_attributes_per_span);
+        // The fixed ones count against the limit (a handful: never beyond it alone).
+        let room = (self.limits.max_attributes_per_span as usize).saturating_sub(fixed.len());
+        let dropped_attributes_count = truncate(&mut attributes, room as u32);
         DirectSpan {
             span_context: sc,
             recording: Some(Recording {
@@ -127,6 +145,7 @@ impl DirectTracer {
                 kind,
                 name,
                 start_time: opentelemetry::time::now(),
+                fixed,
                 attributes,
                 dropped_attributes_count,
                 events: Vec::new(),
@@ -156,6 +175,7 @@ struct Recording {
     kind: SpanKind,
     name: Cow<'static, str>,
     start_time: SystemTime,
+    fixed: &'static FixedAttributes,
     attributes: Vec<KeyValue>,
     dropped_attributes_count: u32,
     events: Vec<Event>,
@@ -185,6 +205,7 @@ impl DirectSpan {
             name: &span.name,
             start_time: span.start_time,
             end_time,
+            fixed: span.fixed,
             attributes: &span.attributes,
             dropped_attributes_count: span.dropped_attributes_count,
             events: &span.events,
@@ -235,10 +256,11 @@ impl opentelemetry::trace::Span for DirectSpan {
         let Some(span) = &mut self.recording else {
             return;
         };
+        let max = span.tracer.limits.max_attributes_per_span as usize;
         push_limited(
             &mut span.attributes,
             &mut span.dropped_attributes_count,
-            span.tracer.limits.max_attributes_per_span,
+            max.saturating_sub(span.fixed.len()) as u32,
             || attribute,
         );
     }
@@ -330,7 +352,7 @@ mod tests {
                 name: span.name.to_owned().into(),
                 start_time: span.start_time,
                 end_time: span.end_time,
-                attributes: span.attributes.to_vec(),
+                attributes: span.all_attributes().cloned().collect(),
                 dropped_attributes_count: span.dropped_attributes_count,
                 events: {
                     let mut events = opentelemetry_sdk::trace::SpanEvents::default();
@@ -505,6 +527,38 @@ mod tests {
             limits.max_attributes_per_link as usize
         );
         assert_eq!(link.dropped_attributes_count, 1);
+    }
+
+    #[test]
+    fn fixed_attributes_come_first_and_count_against_the_limit() {
+        let (tracer, kept) = tracer(parent_based());
+        let fixed = FixedAttributes::interned([7, 7, 7, 7], || {
+            vec![
+                KeyValue::new("db.system.name", "postgresql"),
+                KeyValue::new("db.query.text", "SELECT 1"),
+            ]
+        });
+        let max = SpanLimits::default().max_attributes_per_span;
+        let own: Vec<KeyValue> = (0..max - 3)
+            .map(|i| KeyValue::new(format!("k{i}"), i64::from(i)))
+            .collect();
+        let mut span = tracer.start_fixed(
+            "SELECT".into(),
+            SpanKind::Client,
+            fixed,
+            own,
+            &Context::new(),
+        );
+        span.set_attribute(KeyValue::new("last that fits", true));
+        span.set_attribute(KeyValue::new("one too many", true));
+        drop(span);
+        let kept = kept.0.lock().unwrap();
+        let attributes = &kept[0].attributes;
+        assert_eq!(attributes.len(), max as usize);
+        assert_eq!(attributes[..2], *fixed.attributes());
+        assert_eq!(attributes[2], KeyValue::new("k0", 0_i64));
+        assert_eq!(attributes[max as usize - 1].key.as_str(), "last that fits");
+        assert_eq!(kept[0].dropped_attributes_count, 1);
     }
 
     #[test]

@@ -15,6 +15,8 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{Resource, trace::SpanData};
 
+use super::fixed::{self, FixedAttributes};
+
 /// OTLP's `SpanFlags`: whether the parent's remoteness is known, and whether it is remote.
 const CONTEXT_HAS_IS_REMOTE: u32 = 0x100;
 const CONTEXT_IS_REMOTE: u32 = 0x200;
@@ -86,6 +88,8 @@ pub struct SpanParts<'a> {
     pub name: &'a str,
     pub start_time: SystemTime,
     pub end_time: SystemTime,
+    /// The call site's attributes ([`fixed`]), before the span's own.
+    pub fixed: &'a FixedAttributes,
     pub attributes: &'a [KeyValue],
     pub dropped_attributes_count: u32,
     pub events: &'a [Event],
@@ -105,6 +109,7 @@ impl<'a> From<&'a SpanData> for SpanParts<'a> {
             name: &span.name,
             start_time: span.start_time,
             end_time: span.end_time,
+            fixed: &fixed::NONE,
             attributes: &span.attributes,
             dropped_attributes_count: span.dropped_attributes_count,
             events: &span.events.events,
@@ -113,6 +118,13 @@ impl<'a> From<&'a SpanData> for SpanParts<'a> {
             dropped_links_count: span.links.dropped_count,
             status: &span.status,
         }
+    }
+}
+
+impl SpanParts<'_> {
+    /// All its attributes: the fixed ones, then its own.
+    pub fn all_attributes(&self) -> impl Iterator<Item = &KeyValue> {
+        self.fixed.attributes().iter().chain(self.attributes)
     }
 }
 
@@ -133,9 +145,8 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanParts<'_>) {
     uint(out, 6, kind(span.span_kind));
     fixed64(out, 7, nanos(span.start_time));
     fixed64(out, 8, nanos(span.end_time));
-    for kv in span.attributes {
-        key_value(out, 9, kv.key.as_str(), &kv.value);
-    }
+    out.extend_from_slice(span.fixed.encoded());
+    attributes(out, span.attributes);
     uint(out, 10, u64::from(span.dropped_attributes_count));
     if !span.events.is_empty() {
         events(out, span.events);
@@ -147,6 +158,13 @@ fn encode_span(out: &mut Vec<u8>, span: &SpanParts<'_>) {
     uint(out, 14, u64::from(span.dropped_links_count));
     status(out, span.status);
     fixed32(out, 16, flags(span.parent_span_is_remote, sc));
+}
+
+/// Each of `attributes` as a `Span.attributes` field (9).
+pub(super) fn attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
+    for kv in attributes {
+        key_value(out, 9, kv.key.as_str(), &kv.value);
+    }
 }
 
 // Events, links and a status other than unset are rarer than attributes: out of line,
@@ -588,6 +606,27 @@ mod tests {
         assert_eq!(decoded.resource_spans[0].scope_spans.len(), 2);
         // Field by field the same; byte for byte too (prost writes fields in the same order).
         assert_eq!(ours.len(), expected.encoded_len());
+    }
+
+    #[test]
+    fn fixed_attributes_encode_as_the_first_of_the_spans_own() {
+        let scope = InstrumentationScope::builder("web").build();
+        let mut data = span(&scope, 2, false);
+        let all = data.attributes.clone();
+        let (first, rest) = all.split_at(5);
+        let fixed = FixedAttributes::interned([usize::MAX; 4], || first.to_vec());
+        data.attributes = rest.to_vec();
+        let parts = SpanParts {
+            fixed,
+            ..SpanParts::from(&data)
+        };
+        assert!(parts.all_attributes().eq(all.iter()));
+        let mut ours = Vec::new();
+        scope_span(&mut ours, &parts);
+        data.attributes = all;
+        let mut reference = Vec::new();
+        scope_span(&mut reference, &SpanParts::from(&data));
+        assert_eq!(ours, reference);
     }
 
     #[test]

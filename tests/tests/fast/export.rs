@@ -19,12 +19,18 @@ use axum::{
     routing::post,
 };
 use common::otlp::{
-    BatchLimits, EncodingBatchProcessor, ExportConfig, HttpSpanExporter, SpanCounts,
-    blocking_client,
+    BatchLimits, EncodingBatchProcessor, ExportConfig, HttpSpanExporter, SpanCounts, SpanSink,
+    blocking_client, direct::DirectTracer,
 };
-use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+use opentelemetry::{
+    Context, InstrumentationScope,
+    trace::{SpanKind, Tracer as _, TracerProvider as _},
+};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    trace::{Sampler, SdkTracerProvider, SpanProcessor as _},
+};
 use prost::Message as _;
 use std::io::Read as _;
 
@@ -251,17 +257,8 @@ async fn a_full_batch_goes_out_at_once_and_a_flush_sends_the_rest() {
     eventually("the full batch", || collector.batches().len() == 1).await;
     // One request, its spans grouped by scope as opentelemetry-proto's would be.
     let accepted = collector.accepted.lock().unwrap()[0].1.clone();
-    let request = ExportTraceServiceRequest::decode(&accepted[..]).unwrap();
-    let scopes: Vec<(String, Vec<String>)> = request.resource_spans[0]
-        .scope_spans
-        .iter()
-        .map(|s| {
-            let names = s.spans.iter().map(|s| s.name.clone()).collect();
-            (s.scope.as_ref().unwrap().name.clone(), names)
-        })
-        .collect();
     assert_eq!(
-        scopes,
+        scopes_of(&accepted),
         [
             ("web".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
             ("worker".to_owned(), vec!["c".to_owned()])
@@ -286,6 +283,82 @@ async fn a_full_batch_goes_out_at_once_and_a_flush_sends_the_rest() {
         .expect("shut down");
     end_spans(&provider, "web", &["after"]);
     assert_eq!(collector.batches().concat(), ["a", "b", "c", "d", "e"]);
+}
+
+/// The scopes of one request's spans, each with its spans' names, in order.
+fn scopes_of(body: &[u8]) -> Vec<(String, Vec<String>)> {
+    let request = ExportTraceServiceRequest::decode(body).unwrap();
+    request.resource_spans[0]
+        .scope_spans
+        .iter()
+        .map(|s| {
+            let names = s.spans.iter().map(|s| s.name.clone()).collect();
+            (s.scope.as_ref().unwrap().name.clone(), names)
+        })
+        .collect()
+}
+
+/// The hot spans' tracers (`common::otlp::direct`) end into the batch with their own
+/// scopes; scopes equal by value share one `ScopeSpans`, before and after a batch has
+/// gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_spans_are_grouped_by_scope_in_every_batch() {
+    let (collector, url) = Collector::start(0, StatusCode::OK).await;
+    let limits = BatchLimits {
+        max_queue: 100,
+        max_batch: 4,
+        delay: Duration::from_secs(3_600),
+    };
+    let exporter = HttpSpanExporter::new(
+        blocking_client(Duration::from_secs(10)).unwrap(),
+        config(url, Duration::from_secs(10), false),
+        Arc::new(SpanCounts::default()),
+    );
+    let batch = Arc::new(EncodingBatchProcessor::new(exporter, limits).unwrap());
+    let tracer = |scope: &'static str| -> &'static DirectTracer {
+        Box::leak(Box::new(DirectTracer::new(
+            Some(batch.clone() as Arc<dyn SpanSink>),
+            InstrumentationScope::builder(scope).build(),
+            Sampler::AlwaysOn,
+        )))
+    };
+    let (web, worker, web_again) = (tracer("web"), tracer("worker"), tracer("web"));
+    let end = |tracer: &'static DirectTracer, name: &'static str| {
+        let span = tracer.start(name.into(), SpanKind::Internal, vec![], &Context::new());
+        drop(span);
+    };
+    let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+
+    end(web, "a");
+    end(worker, "b");
+    end(web_again, "c");
+    end(web, "d");
+    eventually("the full batch", || collector.batches().len() == 1).await;
+    let first = collector.accepted.lock().unwrap()[0].1.clone();
+    assert_eq!(
+        scopes_of(&first),
+        [
+            ("web".to_owned(), names(&["a", "c", "d"])),
+            ("worker".to_owned(), names(&["b"]))
+        ]
+    );
+
+    end(worker, "e");
+    end(web_again, "f");
+    end(web, "g");
+    let flushing = batch.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .expect("the flush exports");
+    let second = collector.accepted.lock().unwrap()[1].1.clone();
+    assert_eq!(
+        scopes_of(&second),
+        [
+            ("web".to_owned(), names(&["f", "g"])),
+            ("worker".to_owned(), names(&["e"]))
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
