@@ -7,9 +7,9 @@
 //! test decodes both and compares them. [`batch`] encodes each span as it ends and
 //! batches the bytes; [`http`] sends them as opentelemetry-otlp would (same variables,
 //! same retries). [`direct`]: the hot spans' own type, which ends into the batch
-//! without the SDK's per-span machinery; [`fixed`]: the attributes a call site always sets
-//! the same, encoded once. Metrics stay with opentelemetry-otlp: they go
-//! out once a minute, not once a request.
+//! without the SDK's per-span machinery; [`fixed`]: the attributes a call site always
+//! sets the same, encoded once. Metrics stay with opentelemetry-otlp: they go out once a
+//! minute, not once a request.
 
 pub mod batch;
 pub mod direct;
