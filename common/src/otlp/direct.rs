@@ -133,9 +133,8 @@ impl DirectTracer {
             return DirectSpan::not_recording(sc);
         }
         attributes.extend(sampling.attributes);
-        // The fixed ones count against the limit (a handful: never beyond it alone).
-        let room = (self.limits.max_attributes_per_span as usize).saturating_sub(fixed.len());
-        let dropped_attributes_count = truncate(&mut attributes, room as u32);
+        let dropped_attributes_count =
+            truncate(&mut attributes, own_attributes_room(&self.limits, fixed));
         DirectSpan {
             span_context: sc,
             recording: Some(Recording {
@@ -256,11 +255,10 @@ impl opentelemetry::trace::Span for DirectSpan {
         let Some(span) = &mut self.recording else {
             return;
         };
-        let max = span.tracer.limits.max_attributes_per_span as usize;
         push_limited(
             &mut span.attributes,
             &mut span.dropped_attributes_count,
-            max.saturating_sub(span.fixed.len()) as u32,
+            own_attributes_room(&span.tracer.limits, span.fixed),
             || attribute,
         );
     }
@@ -312,6 +310,12 @@ fn push_limited<T>(list: &mut Vec<T>, dropped: &mut u32, max: u32, item: impl Fn
     } else {
         *dropped += 1;
     }
+}
+
+/// How many attributes of its own a span may hold: the fixed ones count against the
+/// limit (a handful: never beyond it alone).
+fn own_attributes_room(limits: &SpanLimits, fixed: &FixedAttributes) -> u32 {
+    (limits.max_attributes_per_span as usize).saturating_sub(fixed.len()) as u32
 }
 
 /// Keeps the first `max` attributes, as the SDK does; how many were dropped.

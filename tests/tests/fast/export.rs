@@ -193,19 +193,30 @@ impl Collector {
     }
 }
 
-/// A provider whose spans go through [`EncodingBatchProcessor`] with `limits` and an
-/// exporter configured with `config`, and the counts of its exporter.
-fn batching_provider(
+/// An [`EncodingBatchProcessor`] with `limits` and an exporter configured with
+/// `config`, and the counts of its exporter.
+fn batch_processor(
     config: ExportConfig,
     limits: BatchLimits,
-) -> (SdkTracerProvider, Arc<SpanCounts>) {
+) -> (EncodingBatchProcessor, Arc<SpanCounts>) {
     let counts = Arc::new(SpanCounts::default());
     let exporter = HttpSpanExporter::new(
         blocking_client(Duration::from_secs(10)).unwrap(),
         config,
         counts.clone(),
     );
-    let processor = EncodingBatchProcessor::new(exporter, limits).unwrap();
+    (
+        EncodingBatchProcessor::new(exporter, limits).unwrap(),
+        counts,
+    )
+}
+
+/// A provider whose spans go through [`batch_processor`], and the counts of its exporter.
+fn batching_provider(
+    config: ExportConfig,
+    limits: BatchLimits,
+) -> (SdkTracerProvider, Arc<SpanCounts>) {
+    let (processor, counts) = batch_processor(config, limits);
     let provider = SdkTracerProvider::builder()
         .with_resource(
             Resource::builder_empty()
@@ -309,12 +320,8 @@ async fn direct_spans_are_grouped_by_scope_in_every_batch() {
         max_batch: 4,
         delay: Duration::from_secs(3_600),
     };
-    let exporter = HttpSpanExporter::new(
-        blocking_client(Duration::from_secs(10)).unwrap(),
-        config(url, Duration::from_secs(10), false),
-        Arc::new(SpanCounts::default()),
-    );
-    let batch = Arc::new(EncodingBatchProcessor::new(exporter, limits).unwrap());
+    let (batch, _counts) = batch_processor(config(url, Duration::from_secs(10), false), limits);
+    let batch = Arc::new(batch);
     let tracer = |scope: &'static str| -> &'static DirectTracer {
         Box::leak(Box::new(DirectTracer::new(
             Some(batch.clone() as Arc<dyn SpanSink>),
