@@ -24,28 +24,17 @@ const CONTEXT_IS_REMOTE: u32 = 0x200;
 /// Appends one `ExportTraceServiceRequest` from parts already encoded: the resource's
 /// fields ([`resource`]) and, per instrumentation scope, its spans ([`scope_span`]).
 /// Scopes without spans are left out. Each length is known before its message is
-/// written, so nothing is moved: a batch is hundreds of kilobytes.
+/// written, so nothing is moved: a batch is hundreds of kilobytes. (The batch's usual
+/// case, one scope, is framed without this copy: [`frame_in_place`].)
 pub fn export_request_encoded(
     resource: &[u8],
-    scopes: &[(InstrumentationScope, Vec<u8>)],
+    scopes: &[(&InstrumentationScope, &[u8])],
     out: &mut Vec<u8>,
 ) {
-    // Each scope's own fields (scope = 1, schema_url = 3), beside its spans.
     let scopes: Vec<(Vec<u8>, &[u8])> = scopes
         .iter()
         .filter(|(_, spans)| !spans.is_empty())
-        .map(|(scope, spans)| {
-            let mut head = Vec::new();
-            message(&mut head, 1, |out| {
-                string(out, 1, scope.name());
-                string(out, 2, scope.version().unwrap_or_default());
-                for kv in scope.attributes() {
-                    key_value(out, 3, kv.key.as_str(), &kv.value);
-                }
-            });
-            string(&mut head, 3, scope.schema_url().unwrap_or_default());
-            (head, spans.as_slice())
-        })
+        .map(|(scope, spans)| (scope_head(scope), *spans))
         .collect();
     let scope_len = |(head, spans): &(Vec<u8>, &[u8])| head.len() + spans.len();
     let total = resource.len()
@@ -65,6 +54,53 @@ pub fn export_request_encoded(
         out.extend_from_slice(&scope.0);
         out.extend_from_slice(scope.1);
     }
+}
+
+/// A `ScopeSpans`' own fields: the scope (1) and its schema URL (3), beside its spans.
+fn scope_head(scope: &InstrumentationScope) -> Vec<u8> {
+    let mut head = Vec::new();
+    message(&mut head, 1, |out| {
+        string(out, 1, scope.name());
+        string(out, 2, scope.version().unwrap_or_default());
+        for kv in scope.attributes() {
+            key_value(out, 3, kv.key.as_str(), &kv.value);
+        }
+    });
+    string(&mut head, 3, scope.schema_url().unwrap_or_default());
+    head
+}
+
+/// The bytes to leave free before one scope's spans so that [`frame_in_place`] can make
+/// them a whole request: the resource, the scope's own fields, two tags and two lengths.
+pub fn head_room(resource: &[u8], scope: &InstrumentationScope) -> usize {
+    2 * (1 + 10) + resource.len() + scope_head(scope).len()
+}
+
+/// One scope's spans made a whole `ExportTraceServiceRequest` where they lie, without
+/// copying them: `buffer` holds `room` free bytes, then the spans ([`scope_span`]). The
+/// request's head (what [`export_request_encoded`] writes before the spans) goes at the
+/// end of the free bytes; the request is `buffer[start..]`, `start` returned. `None`
+/// when the head does not fit (the resource changed after the room was left).
+pub fn frame_in_place(
+    resource: &[u8],
+    scope: &InstrumentationScope,
+    buffer: &mut [u8],
+    room: usize,
+) -> Option<usize> {
+    let spans = buffer.len().checked_sub(room)?;
+    let head = scope_head(scope);
+    let scope_len = head.len() + spans;
+    let total = resource.len() + 1 + varint_len(scope_len as u64) + scope_len;
+    let mut framing = Vec::with_capacity(room);
+    tag(&mut framing, 1, LEN);
+    varint(&mut framing, total as u64);
+    framing.extend_from_slice(resource);
+    tag(&mut framing, 2, LEN);
+    varint(&mut framing, scope_len as u64);
+    framing.extend_from_slice(&head);
+    let start = room.checked_sub(framing.len())?;
+    buffer[start..room].copy_from_slice(&framing);
+    Some(start)
 }
 
 /// A `ResourceSpans`' own fields: the resource (1) and its schema URL (3).
@@ -565,6 +601,7 @@ mod tests {
         }
         let mut fields = Vec::new();
         super::resource(&mut fields, resource);
+        let scopes: Vec<_> = scopes.iter().map(|(s, b)| (s, b.as_slice())).collect();
         export_request_encoded(&fields, &scopes, out);
     }
 
@@ -627,6 +664,39 @@ mod tests {
         let mut reference = Vec::new();
         scope_span(&mut reference, &SpanParts::from(&data));
         assert_eq!(ours, reference);
+    }
+
+    #[test]
+    fn one_scope_framed_in_place_is_the_same_request() {
+        let resource = Resource::builder()
+            .with_service_name("web")
+            .with_attribute(KeyValue::new("deployment.environment.name", "test"))
+            .build();
+        let mut fields = Vec::new();
+        super::resource(&mut fields, &resource);
+        let scope = InstrumentationScope::builder("web")
+            .with_version("0.1.0")
+            .with_attributes([KeyValue::new("scope.attr", 1_i64)])
+            .with_schema_url("https://opentelemetry.io/schemas/1.30.0")
+            .build();
+        // Enough spans that the lengths take more than one byte.
+        let spans: Vec<SpanData> = (0..40).map(|n| span(&scope, n, n % 2 == 1)).collect();
+        let mut copied = Vec::new();
+        export_request(&resource, &spans, &mut copied);
+
+        let room = head_room(&fields, &scope);
+        let mut buffer = vec![0; room];
+        for span in &spans {
+            scope_span(&mut buffer, &SpanParts::from(span));
+        }
+        let start = frame_in_place(&fields, &scope, &mut buffer, room).expect("the head fits");
+        assert!(start > 0, "the room is a bound, not the head's exact size");
+        assert_eq!(&buffer[start..], copied.as_slice());
+
+        // A resource grown after the room was left: the head no longer fits.
+        let mut larger = fields.clone();
+        larger.extend(std::iter::repeat_n(0, room));
+        assert_eq!(frame_in_place(&larger, &scope, &mut buffer, room), None);
     }
 
     #[test]

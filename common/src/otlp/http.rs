@@ -167,7 +167,7 @@ impl HttpSpanExporter {
 
     /// Sends one encoded `ExportTraceServiceRequest` holding `spans` spans (compressed if
     /// so configured) and counts them exported or failed.
-    pub fn export_encoded(&self, request: Vec<u8>, spans: u64) -> Result<(), String> {
+    pub fn export_encoded(&self, request: bytes::Bytes, spans: u64) -> Result<(), String> {
         let result = self.compress(request).and_then(|body| self.send(&body));
         let count = match result {
             Ok(()) => &self.counts.exported,
@@ -177,9 +177,9 @@ impl HttpSpanExporter {
         result
     }
 
-    fn compress(&self, request: Vec<u8>) -> Result<bytes::Bytes, String> {
+    fn compress(&self, request: bytes::Bytes) -> Result<bytes::Bytes, String> {
         if !self.config.gzip {
-            return Ok(bytes::Bytes::from(request));
+            return Ok(request);
         }
         use std::io::Write as _;
         let mut gz = flate2::write::GzEncoder::new(
