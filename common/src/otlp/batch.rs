@@ -255,7 +255,7 @@ impl SpanSink for EncodingBatchProcessor {
         let mut encoded = Vec::new();
         encode::resource(&mut encoded, resource);
         // Buffers made before keep the room they have: a head that no longer fits is
-        // framed by a copy (`send`).
+        // framed by a copy (`body`).
         self.shared.lock().resource = encoded.into();
     }
 }

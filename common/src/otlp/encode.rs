@@ -23,36 +23,62 @@ const CONTEXT_IS_REMOTE: u32 = 0x200;
 
 /// Appends one `ExportTraceServiceRequest` from parts already encoded: the resource's
 /// fields ([`resource`]) and, per instrumentation scope, its spans ([`scope_span`]).
-/// Scopes without spans are left out. Each length is known before its message is
-/// written, so nothing is moved: a batch is hundreds of kilobytes. (The batch's usual
-/// case, one scope, is framed without this copy: [`frame_in_place`].)
+/// Scopes without spans are left out. (The batch's usual case, one scope, is framed
+/// without this copy: [`frame_in_place`].)
 pub fn export_request_encoded(
     resource: &[u8],
     scopes: &[(&InstrumentationScope, &[u8])],
     out: &mut Vec<u8>,
 ) {
-    let scopes: Vec<(Vec<u8>, &[u8])> = scopes
+    let scopes: Vec<&(&InstrumentationScope, &[u8])> = scopes
         .iter()
         .filter(|(_, spans)| !spans.is_empty())
-        .map(|(scope, spans)| (scope_head(scope), *spans))
         .collect();
-    let scope_len = |(head, spans): &(Vec<u8>, &[u8])| head.len() + spans.len();
+    let heads: Vec<(Vec<u8>, usize)> = scopes
+        .iter()
+        .map(|(scope, spans)| (scope_head(scope), spans.len()))
+        .collect();
+    // All of it at once, a batch being hundreds of kilobytes: each length takes at most
+    // 10 bytes, its tag 1.
+    out.reserve(
+        11 + resource.len()
+            + heads
+                .iter()
+                .map(|(head, len)| 11 + head.len() + len)
+                .sum::<usize>(),
+    );
+    frame(out, resource, &heads, |out, at| {
+        out.extend_from_slice(scopes[at].1);
+    });
+}
+
+/// A request's framing, what both [`export_request_encoded`] and [`frame_in_place`]
+/// write: the `ResourceSpans` (1) holding the resource, then per scope its `ScopeSpans`
+/// (2): the scope's own fields (`head`), then its spans (`len` bytes), which
+/// `spans(out, at)` writes for the scope at `at`. Each length is known before its
+/// message is written, so nothing is moved.
+fn frame(
+    out: &mut Vec<u8>,
+    resource: &[u8],
+    scopes: &[(Vec<u8>, usize)],
+    mut spans: impl FnMut(&mut Vec<u8>, usize),
+) {
+    let scope_len = |(head, len): &(Vec<u8>, usize)| head.len() + len;
     let total = resource.len()
         + scopes
             .iter()
             .map(|s| 1 + varint_len(scope_len(s) as u64) + scope_len(s))
             .sum::<usize>();
-    out.reserve(total + 8);
     // resource_spans = 1
     tag(out, 1, LEN);
     varint(out, total as u64);
     out.extend_from_slice(resource);
-    for scope in &scopes {
+    for (at, scope) in scopes.iter().enumerate() {
         // scope_spans = 2
         tag(out, 2, LEN);
         varint(out, scope_len(scope) as u64);
         out.extend_from_slice(&scope.0);
-        out.extend_from_slice(scope.1);
+        spans(out, at);
     }
 }
 
@@ -78,9 +104,9 @@ pub fn head_room(resource: &[u8], scope: &InstrumentationScope) -> usize {
 
 /// One scope's spans made a whole `ExportTraceServiceRequest` where they lie, without
 /// copying them: `buffer` holds `room` free bytes, then the spans ([`scope_span`]). The
-/// request's head (what [`export_request_encoded`] writes before the spans) goes at the
-/// end of the free bytes; the request is `buffer[start..]`, `start` returned. `None`
-/// when the head does not fit (the resource changed after the room was left).
+/// request's head ([`frame`] without the spans) goes at the end of the free bytes; the
+/// request is `buffer[start..]`, `start` returned. `None` when the head does not fit
+/// (the resource changed after the room was left).
 pub fn frame_in_place(
     resource: &[u8],
     scope: &InstrumentationScope,
@@ -88,16 +114,14 @@ pub fn frame_in_place(
     room: usize,
 ) -> Option<usize> {
     let spans = buffer.len().checked_sub(room)?;
-    let head = scope_head(scope);
-    let scope_len = head.len() + spans;
-    let total = resource.len() + 1 + varint_len(scope_len as u64) + scope_len;
     let mut framing = Vec::with_capacity(room);
-    tag(&mut framing, 1, LEN);
-    varint(&mut framing, total as u64);
-    framing.extend_from_slice(resource);
-    tag(&mut framing, 2, LEN);
-    varint(&mut framing, scope_len as u64);
-    framing.extend_from_slice(&head);
+    // The spans are already in place after the room: nothing to write for them.
+    frame(
+        &mut framing,
+        resource,
+        &[(scope_head(scope), spans)],
+        |_, _| {},
+    );
     let start = room.checked_sub(framing.len())?;
     buffer[start..room].copy_from_slice(&framing);
     Some(start)
