@@ -7,6 +7,7 @@
 #   BENCH_A_BIN / BENCH_B_BIN: another web binary for a slot (two builds compared, e.g.
 #   both with BENCH_A=on BENCH_B=on), default the one just built.
 # Rounds spread ±5 % on a shared 2-core machine: fewer than ~15 cannot tell 1.05 from 1.07.
+# The slots trade places every other round (a slot bias of ~1 % was seen on one machine).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -30,13 +31,24 @@ start() { # mode port extra-env binary → pid in STARTED
 seed_todos $PORT_A
 results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
-  start "${BENCH_A:-off}" $PORT_A "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED
-  start "${BENCH_B:-on}" $PORT_B "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED
-  wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_A/" >/dev/null & wrk -t1 -c8 -d3s "http://127.0.0.1:$PORT_B/" >/dev/null; wait %%
+  # Every other round the two trade places (which starts first, which port, which wrk
+  # runs in the foreground): on one machine the second slot measured ~1 % dearer with
+  # the same web in both, a bias that alternating cancels out of the median.
+  if ((round % 2)); then first=A; port_a=$PORT_A port_b=$PORT_B; else first=B; port_a=$PORT_B port_b=$PORT_A; fi
+  start_a() { start "${BENCH_A:-off}" "$port_a" "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED; }
+  start_b() { start "${BENCH_B:-on}" "$port_b" "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED; }
+  if [[ $first == A ]]; then start_a; start_b; else start_b; start_a; fi
+  load() { # seconds → each slot's wrk output in $results.a / $results.b
+    local back=a fore=b
+    [[ $first == B ]] && back=b fore=a
+    local -A port=([a]=$port_a [b]=$port_b)
+    wrk -t1 -c8 -d"$1s" "http://127.0.0.1:${port[$back]}/" >"$results.$back" &
+    wrk -t1 -c8 -d"$1s" "http://127.0.0.1:${port[$fore]}/" >"$results.$fore"
+    wait %%
+  }
+  load 3
   a0=$(cpu_split $A); b0=$(cpu_split $B)
-  wrk -t1 -c8 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$PORT_A/" >"$results.a" &
-  wrk -t1 -c8 -d"${SECONDS_PER_ROUND}s" "http://127.0.0.1:$PORT_B/" >"$results.b"
-  wait %%
+  load "$SECONDS_PER_ROUND"
   a1=$(cpu_split $A); b1=$(cpu_split $B)
   ra=$(awk '/requests in/ {print $1}' "$results.a"); rb=$(awk '/requests in/ {print $1}' "$results.b")
   kill -TERM $A $B; wait $A $B 2>/dev/null || true

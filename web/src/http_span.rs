@@ -8,7 +8,10 @@
 //! [`common::spans::current`] marks and logs are joined to), records the status (5xx →
 //! span status Error), and answers with the W3C `traceresponse` header.
 
-use std::hash::{Hash as _, Hasher as _};
+use std::{
+    borrow::Cow,
+    hash::{Hash as _, Hasher as _},
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -111,26 +114,29 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
         .extensions()
         .get::<MatchedPath>()
         .map(MatchedPath::as_str);
-    let shown = if method == "_OTHER" { "HTTP" } else { method };
-    let mut name = String::with_capacity(shown.len() + 1 + route.map_or(0, str::len));
-    name.push_str(shown);
-    if let Some(route) = route {
-        name.push(' ');
-        name.push_str(route);
-    }
     let version = protocol_version(req.version());
-    let fixed = server_attributes(method, route, version);
-    let mut attributes = Vec::with_capacity(4);
-    if fixed.is_empty() {
-        attributes.extend(fixed_attributes(method, route, version));
-    }
+    let path = req.uri().path();
+    // A route without parameters matches only its own path: `url.path` is then the
+    // route's too, made and encoded once with its other attributes.
+    let path_is_route = route == Some(path);
+    let fixed = server_attributes(method, route, version, path_is_route);
+    // Often none of its own (no `User-Agent`, no parameters): no allocation then.
+    let mut attributes = Vec::new();
+    let name = if fixed.is_empty() {
+        attributes.extend(fixed_attributes(method, route, version, None));
+        Cow::Owned(span_name(method, route))
+    } else {
+        Cow::Borrowed(fixed.name())
+    };
     if method != original {
         attributes.push(KeyValue::new(
             "http.request.method_original",
             original.to_owned(),
         ));
     }
-    attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
+    if fixed.is_empty() || !path_is_route {
+        attributes.push(KeyValue::new("url.path", path.to_owned()));
+    }
     if let Some(agent) = req
         .headers()
         .get(http::header::USER_AGENT)
@@ -140,19 +146,21 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
     }
     // A malformed or missing traceparent yields an empty context: a new trace starts.
     let parent = common::telemetry::extract(&Headers(req.headers()));
-    let span = tracer.start_fixed(name.into(), SpanKind::Server, fixed, attributes, &parent);
+    let span = tracer.start_fixed(name, SpanKind::Server, fixed, attributes, &parent);
     Some(parent.with_span(span))
 }
 
 /// The attributes every request of a route shares: method, route, scheme and protocol
-/// version, made and encoded once per route (`common::otlp::fixed`). Found by the
-/// method's and version's addresses (each a `&'static str` of a closed set) and the
-/// route's hash; a route whose hash another route already took gets none (empty), and
+/// version (and `url.path` when `path_is_route`), with the span's name, made and encoded
+/// once per route (`common::otlp::fixed`). Found by the method's and version's addresses
+/// (each a `&'static str` of a closed set), the route's hash, its length and
+/// `path_is_route`; a route whose hash another route already took gets none (empty), and
 /// its span carries them as its own.
 fn server_attributes(
     method: &'static str,
     route: Option<&str>,
     version: &'static str,
+    path_is_route: bool,
 ) -> &'static FixedAttributes {
     let hash = route.map_or(0, |route| {
         let mut hasher = rustc_hash::FxHasher::default();
@@ -163,9 +171,17 @@ fn server_attributes(
         method.as_ptr() as usize,
         version.as_ptr() as usize,
         hash,
-        route.map_or(usize::MAX, str::len),
+        route.map_or(usize::MAX, |route| {
+            route.len() << 1 | usize::from(path_is_route)
+        }),
     ];
-    let fixed = FixedAttributes::interned(site, || fixed_attributes(method, route, version));
+    let fixed = FixedAttributes::interned_named(site, || {
+        let path = route.filter(|_| path_is_route);
+        (
+            span_name(method, route),
+            fixed_attributes(method, route, version, path),
+        )
+    });
     let same_route = fixed
         .attributes()
         .iter()
@@ -178,18 +194,33 @@ fn server_attributes(
     }
 }
 
+/// `{method} {route}` as the HTTP conventions name a SERVER span; `HTTP` for a method
+/// they do not know (`_OTHER`): a client's token must not make a new span name.
+fn span_name(method: &'static str, route: Option<&str>) -> String {
+    let shown = if method == "_OTHER" { "HTTP" } else { method };
+    match route {
+        Some(route) => format!("{shown} {route}"),
+        None => shown.to_owned(),
+    }
+}
+
+/// The attributes a route's spans share, and `url.path` when it is the route's own.
 fn fixed_attributes(
     method: &'static str,
     route: Option<&str>,
     version: &'static str,
+    path: Option<&str>,
 ) -> Vec<KeyValue> {
-    let mut attributes = Vec::with_capacity(4);
+    let mut attributes = Vec::with_capacity(5);
     attributes.push(KeyValue::new("http.request.method", method));
     if let Some(route) = route {
         attributes.push(KeyValue::new("http.route", route.to_owned()));
     }
     attributes.push(KeyValue::new("url.scheme", "http"));
     attributes.push(KeyValue::new("network.protocol.version", version));
+    if let Some(path) = path {
+        attributes.push(KeyValue::new("url.path", path.to_owned()));
+    }
     attributes
 }
 
@@ -243,6 +274,7 @@ fn traceparent(sc: &opentelemetry::trace::SpanContext) -> [u8; 55] {
 #[cfg(test)]
 mod tests {
     use opentelemetry::{
+        KeyValue,
         propagation::Extractor as _,
         trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState},
     };
@@ -251,18 +283,41 @@ mod tests {
 
     #[test]
     fn each_route_gets_its_own_fixed_attributes_once() {
-        let todo = server_attributes("GET", Some("/todos/{id}"), "1.1");
+        let todo = server_attributes("GET", Some("/todos/{id}"), "1.1", false);
         assert!(std::ptr::eq(
             todo,
-            server_attributes("GET", Some("/todos/{id}"), "1.1")
+            server_attributes("GET", Some("/todos/{id}"), "1.1", false)
         ));
+        assert_eq!(todo.name(), "GET /todos/{id}");
         for route in [Some("/todos/{id}"), Some("/todos"), None] {
             assert_eq!(
-                server_attributes("GET", route, "1.1").attributes(),
-                fixed_attributes("GET", route, "1.1"),
+                server_attributes("GET", route, "1.1", false).attributes(),
+                fixed_attributes("GET", route, "1.1", None),
                 "{route:?}"
             );
         }
+        assert_eq!(
+            server_attributes("_OTHER", None, "1.1", false).name(),
+            "HTTP"
+        );
+    }
+
+    #[test]
+    fn a_route_that_is_its_path_shares_url_path_too() {
+        let with_path = server_attributes("POST", Some("/todos"), "1.1", true);
+        let without = server_attributes("POST", Some("/todos"), "1.1", false);
+        assert!(!std::ptr::eq(with_path, without));
+        assert_eq!(with_path.name(), "POST /todos");
+        assert_eq!(
+            with_path.attributes().last(),
+            Some(&KeyValue::new("url.path", "/todos"))
+        );
+        assert!(
+            without
+                .attributes()
+                .iter()
+                .all(|kv| kv.key.as_str() != "url.path")
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ use super::encode;
 /// process ([`FixedAttributes::interned`]).
 #[derive(Debug)]
 pub struct FixedAttributes {
+    /// The name the site's spans take, when the site makes it (a route's SERVER span:
+    /// `GET /todos`); empty otherwise.
+    name: String,
     attributes: Vec<KeyValue>,
     /// Each attribute as a `Span.attributes` field, as the span's own are encoded.
     encoded: Vec<u8>,
@@ -31,6 +34,7 @@ pub struct FixedAttributes {
 
 /// No fixed attributes (a span with only its own).
 pub static NONE: FixedAttributes = FixedAttributes {
+    name: String::new(),
     attributes: Vec::new(),
     encoded: Vec::new(),
 };
@@ -53,10 +57,11 @@ thread_local! {
 }
 
 impl FixedAttributes {
-    fn new(attributes: Vec<KeyValue>) -> Self {
+    fn new(name: String, attributes: Vec<KeyValue>) -> Self {
         let mut encoded = Vec::new();
         encode::attributes(&mut encoded, &attributes);
         Self {
+            name,
             attributes,
             encoded,
         }
@@ -68,6 +73,15 @@ impl FixedAttributes {
         key: SiteKey,
         make: impl FnOnce() -> Vec<KeyValue>,
     ) -> &'static FixedAttributes {
+        Self::interned_named(key, || (String::new(), make()))
+    }
+
+    /// [`FixedAttributes::interned`] with the span name the site's spans take, made once
+    /// too ([`FixedAttributes::name`]).
+    pub fn interned_named(
+        key: SiteKey,
+        make: impl FnOnce() -> (String, Vec<KeyValue>),
+    ) -> &'static FixedAttributes {
         let local = LOCAL.try_with(|local| local.borrow().get(&key).copied());
         if let Ok(Some(fixed)) = local {
             return fixed;
@@ -77,9 +91,17 @@ impl FixedAttributes {
             .unwrap_or_else(|e| e.into_inner())
             .entry(key)
             // Leaked on purpose: one per call site, for the life of the process.
-            .or_insert_with(|| Box::leak(Box::new(Self::new(make()))));
+            .or_insert_with(|| {
+                let (name, attributes) = make();
+                Box::leak(Box::new(Self::new(name, attributes)))
+            });
         let _ = LOCAL.try_with(|local| local.borrow_mut().insert(key, fixed));
         fixed
+    }
+
+    /// The span name made with them (empty when the site names its spans itself).
+    pub fn name(&'static self) -> &'static str {
+        &self.name
     }
 
     pub fn attributes(&self) -> &[KeyValue] {
