@@ -1,7 +1,8 @@
 //! Attributes a call site sets to the same values on every span it starts (a query's
 //! `db.system.name`, `db.operation.name`, `db.collection.name` and `db.query.text`; a
-//! route's method, route, scheme and protocol version), encoded once per process
-//! instead of once per span.
+//! route's method, route, scheme and protocol version, and `url.path` when the path is
+//! the route itself), encoded once per process instead of once per span; and, for a
+//! route, its SERVER spans' name, made once instead of formatted per request.
 //!
 //! Built per span, each was a `KeyValue` made, encoded (OTLP writes the key string
 //! every time) and dropped: once they were not, callgrind counted tracing's own
