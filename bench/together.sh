@@ -64,9 +64,21 @@ print(f"round {r}: A {ua:6.1f} µs/request ({a_user:.1f} user + {a_sys:.1f} syst
 PY
 done
 python3 - "$results" <<'PY'
-import statistics, sys
-ratios = sorted(float(line.split()[-1]) for line in open(sys.argv[1]))
+import random, re, statistics, sys
+rounds = [re.search(r"A +([\d.]+) µs/request \(([\d.]+) user \+ ([\d.]+) system.*"
+                    r"B +([\d.]+) µs/request \(([\d.]+) \+ ([\d.]+).*B/A ([\d.]+)", line)
+          for line in open(sys.argv[1])]
+a, a_user, a_sys, b, b_user, b_sys, ratios = zip(*([float(x) for x in m.groups()] for m in rounds))
+ratios = sorted(ratios)
+median = statistics.median
 quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-print(f"B/A: median {statistics.median(ratios):.3f} (quartiles {quartiles[0]:.3f}–{quartiles[2]:.3f}, "
-      f"range {ratios[0]:.3f}–{ratios[-1]:.3f}, {len(ratios)} rounds)")
+# How far the median itself can be trusted: the middle 95 % of the medians of rounds
+# drawn again at random (a bootstrap; fixed seed, so a run prints the same figures).
+draw = random.Random(1)
+medians = sorted(median(draw.choices(ratios, k=len(ratios))) for _ in range(2000))
+print(f"A: {min(a):.1f}–{max(a):.1f} µs/request (medians: user {median(a_user):.1f} + system {median(a_sys):.1f}); "
+      f"B: {min(b):.1f}–{max(b):.1f} (user {median(b_user):.1f} + system {median(b_sys):.1f})")
+print(f"B/A: median {median(ratios):.3f} (quartiles {quartiles[0]:.3f}–{quartiles[2]:.3f}, "
+      f"range {ratios[0]:.3f}–{ratios[-1]:.3f}, {len(ratios)} rounds; "
+      f"the median's 95 % bootstrap interval {medians[50]:.3f}–{medians[1949]:.3f})")
 PY
