@@ -30,22 +30,33 @@ start() { # mode port extra-env binary → pid in STARTED
 }
 seed_todos $PORT_A
 results=$(mktemp)
+# Every other round the two slots trade places (which starts first, which port, which
+# wrk runs in the foreground): on one machine the second slot measured ~1 % dearer with
+# the same web in both, a bias that alternating cancels out of the median.
+declare -A port
+first=a
+start_slot() { # a|b → its pid in A or B
+  if [[ $1 == a ]]; then
+    start "${BENCH_A:-off}" "${port[a]}" "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED
+  else
+    start "${BENCH_B:-on}" "${port[b]}" "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED
+  fi
+}
+load() { # seconds → each slot's wrk output in $results.a / $results.b
+  local second=b
+  [[ $first == b ]] && second=a
+  wrk -t1 -c8 -d"$1s" "http://127.0.0.1:${port[$first]}/" >"$results.$first" &
+  wrk -t1 -c8 -d"$1s" "http://127.0.0.1:${port[$second]}/" >"$results.$second"
+  wait %%
+}
 for round in $(seq 1 "$ROUNDS"); do
-  # Every other round the two trade places (which starts first, which port, which wrk
-  # runs in the foreground): on one machine the second slot measured ~1 % dearer with
-  # the same web in both, a bias that alternating cancels out of the median.
-  if ((round % 2)); then first=A; port_a=$PORT_A port_b=$PORT_B; else first=B; port_a=$PORT_B port_b=$PORT_A; fi
-  start_a() { start "${BENCH_A:-off}" "$port_a" "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED; }
-  start_b() { start "${BENCH_B:-on}" "$port_b" "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED; }
-  if [[ $first == A ]]; then start_a; start_b; else start_b; start_a; fi
-  load() { # seconds → each slot's wrk output in $results.a / $results.b
-    local back=a fore=b
-    [[ $first == B ]] && back=b fore=a
-    local -A port=([a]=$port_a [b]=$port_b)
-    wrk -t1 -c8 -d"$1s" "http://127.0.0.1:${port[$back]}/" >"$results.$back" &
-    wrk -t1 -c8 -d"$1s" "http://127.0.0.1:${port[$fore]}/" >"$results.$fore"
-    wait %%
-  }
+  if ((round % 2)); then
+    first=a; port=([a]=$PORT_A [b]=$PORT_B)
+    start_slot a; start_slot b
+  else
+    first=b; port=([a]=$PORT_B [b]=$PORT_A)
+    start_slot b; start_slot a
+  fi
   load 3
   a0=$(cpu_split $A); b0=$(cpu_split $B)
   load "$SECONDS_PER_ROUND"
