@@ -10,7 +10,8 @@
 #
 # Prints, per mode: CPU µs/request (median, min–max), req/s, p99, peak RSS (VmHWM); the
 # on/off ratio. Used by bench/run.sh; BENCH_ENV adds variables to both modes (e.g.
-# BENCH_ENV="MALLOC_ARENA_MAX=2"), BENCH_PATH another path (default /).
+# BENCH_ENV="MALLOC_ARENA_MAX=2"), BENCH_PATH another path (default /), BENCH_BIN another
+# web binary (default the one just built; e.g. a copy of an earlier build's).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -32,7 +33,7 @@ start_web() { # mode
   tracing_env "$1" "$RECEIVER"
   # shellcheck disable=SC2086 # BENCH_ENV is a list of assignments
   env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" ${BENCH_ENV:-} PORT=$WEB_PORT \
-    "$BIN/web" >/dev/null 2>&1 &
+    "${BENCH_BIN:-$BIN/web}" >/dev/null 2>&1 &
   WEB_PID=$!
   wait_for_port 127.0.0.1 $WEB_PORT web
 }

@@ -1,7 +1,7 @@
 //! Start-up and shutdown: connect, migrate, build the state and the router, serve,
 //! relay the outbox, and on SIGTERM finish in-flight requests, drain, flush.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use axum::{Router, extract::DefaultBodyLimit, middleware};
@@ -13,7 +13,7 @@ use common::{
     sqs::{self, Calls},
     telemetry::Telemetry,
 };
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
@@ -143,9 +143,7 @@ impl Application {
     pub async fn build(config: Config, telemetry: &Telemetry) -> anyhow::Result<Self> {
         let url = &config.database.database_url;
         ensure_database(url).await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(config.database_pool_size)
-            .acquire_timeout(Duration::from_secs(3))
+        let pool = common::db::pool_options(config.database_pool_size)
             .connect(url)
             .await
             .with_context(|| format!("connecting to DATABASE_URL ({})", redact(url)))?;

@@ -8,14 +8,11 @@ pub mod config;
 pub mod error;
 pub mod jobs;
 
-use std::time::Duration;
-
 use common::{
     db::Database,
     faults::{Faults, store},
     telemetry::Telemetry,
 };
-use sqlx::postgres::PgPoolOptions;
 
 pub use batch::Worker;
 
@@ -56,9 +53,7 @@ pub async fn run_function() -> anyhow::Result<()> {
 /// Connects lazily: a cold start costs no round trip, and a database outage fails
 /// records (which SQS retries) instead of the whole function's init.
 fn worker(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Worker> {
-    let pool = PgPoolOptions::new()
-        .max_connections(config.database_pool_size)
-        .acquire_timeout(Duration::from_secs(3))
+    let pool = common::db::pool_options(config.database_pool_size)
         .connect_lazy(&config.database.database_url)
         .map_err(|e| anyhow::anyhow!("DATABASE_URL is not a valid connection string: {e}"))?;
     let switches = &config.fault_switches;

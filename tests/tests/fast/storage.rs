@@ -1,5 +1,5 @@
 //! The stores on a database of their own (`#[sqlx::test]`): to-dos, the outbox, the
-//! fault switches, and the lock order between web and worker.
+//! fault switches, the lock order between web and worker, and when the pool pings.
 
 use std::time::Duration;
 
@@ -264,4 +264,68 @@ async fn deleting_a_todo_while_its_job_runs_waits_for_the_job(pool: PgPool) {
         matches!(deleted, Ok(true)),
         "the delete went through: {deleted:?}"
     );
+}
+
+/// The pool web and worker use ([`common::db::pool_options`]), on `pool`'s database.
+async fn app_pool(pool: &PgPool, size: u32) -> PgPool {
+    common::db::pool_options(size)
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await
+        .unwrap()
+}
+
+/// The backend that served the query, once its connection is back in the pool: sqlx
+/// releases (and pings) a connection in a task of its own, after the query returns.
+async fn backend_pid(pool: &PgPool) -> Result<i32, sqlx::Error> {
+    let pid = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(pool)
+        .await;
+    if pid.is_ok() {
+        eventually(
+            "the connection back in the pool",
+            Duration::from_secs(5),
+            || async { (pool.num_idle() == 1).then_some(()) },
+        )
+        .await;
+    }
+    pid
+}
+
+async fn terminate(pool: &PgPool, pid: i32) {
+    let done: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert!(done, "backend {pid} terminated");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_connection_the_server_closed_while_it_sat_idle_is_replaced_not_failed(pool: PgPool) {
+    let app = app_pool(&pool, 1).await;
+    let pid = backend_pid(&app).await.unwrap();
+    terminate(&pool, pid).await;
+    // Not a synchronisation: sitting idle this long is what makes the pool ping.
+    tokio::time::sleep(common::db::PING_IDLE_AFTER + Duration::from_millis(100)).await;
+    let again = backend_pid(&app)
+        .await
+        .expect("the ping finds the connection closed and the pool opens a new one");
+    assert_ne!(again, pid);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_connection_used_a_moment_ago_is_not_pinged_first(pool: PgPool) {
+    // The other side of the trade: no round trip before a query on a connection that
+    // passed its ping as it was released. If the server closed it since, that one query
+    // fails (web answers 503, the worker's record is retried) and the next gets a new
+    // connection.
+    let app = app_pool(&pool, 1).await;
+    let pid = backend_pid(&app).await.unwrap();
+    terminate(&pool, pid).await;
+    assert!(
+        backend_pid(&app).await.is_err(),
+        "not pinged: the query went to the closed connection"
+    );
+    let again = backend_pid(&app).await.expect("a new connection");
+    assert_ne!(again, pid);
 }
