@@ -36,7 +36,8 @@ pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// request, most of it in the kernel). A connection that passed its ping on release a
 /// moment ago is taken as it is; one idle longer than [`PING_IDLE_AFTER`] (a Lambda
 /// thawed, a quiet demo) is pinged first, as before, so a server that went away
-/// meanwhile costs a new connection, not a failed query.
+/// meanwhile costs a new connection, not a failed query. (sqlx's own recipe, from its
+/// issue #1743.)
 pub fn pool_options(size: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(size)
