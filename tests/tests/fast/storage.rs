@@ -266,9 +266,11 @@ async fn deleting_a_todo_while_its_job_runs_waits_for_the_job(pool: PgPool) {
     );
 }
 
-/// The pool web and worker use ([`common::db::pool_options`]), on `pool`'s database.
-async fn app_pool(pool: &PgPool, size: u32) -> PgPool {
-    common::db::pool_options(size)
+/// The pool web and worker use ([`common::db::pool_options`]), on `pool`'s database,
+/// with one connection: every query below takes the same one (and [`backend_pid`]
+/// waits for it to be idle again).
+async fn app_pool(pool: &PgPool) -> PgPool {
+    common::db::pool_options(1)
         .connect_with(pool.connect_options().as_ref().clone())
         .await
         .unwrap()
@@ -302,7 +304,7 @@ async fn terminate(pool: &PgPool, pid: i32) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_connection_the_server_closed_while_it_sat_idle_is_replaced_not_failed(pool: PgPool) {
-    let app = app_pool(&pool, 1).await;
+    let app = app_pool(&pool).await;
     let pid = backend_pid(&app).await.unwrap();
     terminate(&pool, pid).await;
     // Not a synchronisation: sitting idle this long is what makes the pool ping.
@@ -319,7 +321,7 @@ async fn a_connection_used_a_moment_ago_is_not_pinged_first(pool: PgPool) {
     // passed its ping as it was released. If the server closed it since, that one query
     // fails (web answers 503, the worker's record is retried) and the next gets a new
     // connection.
-    let app = app_pool(&pool, 1).await;
+    let app = app_pool(&pool).await;
     let pid = backend_pid(&app).await.unwrap();
     terminate(&pool, pid).await;
     assert!(
