@@ -120,8 +120,9 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
     // route's too, made and encoded once with its other attributes.
     let path_is_route = route == Some(path);
     let fixed = server_attributes(method, route, version, path_is_route);
-    // Often none of its own (no `User-Agent`, no parameters): no allocation then.
-    let mut attributes = Vec::new();
+    // Room made now for the status code set at the end (and a few more): the size a
+    // first push would allocate, without the grow path at the end of every request.
+    let mut attributes = Vec::with_capacity(4);
     let name = if fixed.is_empty() {
         attributes.extend(fixed_attributes(method, route, version, None));
         Cow::Owned(span_name(method, route))

@@ -193,7 +193,8 @@ impl DirectSpan {
     }
 
     fn end_at(&mut self, end_time: SystemTime) {
-        let Some(span) = self.recording.take() else {
+        // Read in place, dropped after (not moved out first: a copy of the whole record).
+        let Some(span) = &self.recording else {
             return;
         };
         let parts = SpanParts {
@@ -216,6 +217,7 @@ impl DirectSpan {
         if let Some(sink) = &span.tracer.sink {
             sink.end(&span.tracer.scope, &parts);
         }
+        self.recording = None;
     }
 }
 
