@@ -7,7 +7,7 @@
 #       callgrind (bench/instructions.sh; BENCH_SKIP_CALLGRIND=1 to skip)
 #   (b) click → worker done → last span exported (bench/slice.py, median and p99)
 #   (d) worker cold start to first invocation (bench/lambda_stub.py)
-#   (e) spans dropped at over 1,000 requests/s, GET /healthz and GET / (sent vs received)
+#   (e) spans dropped at over 1,000 requests/s, GET /healthz and GET / (ended vs received)
 #   (f) the worker's per-invocation flush, ms (flush-cost)
 #   (g) the soak: 10 minutes of mixed load through everything (bench/soak.sh;
 #       BENCH_SOAK_SECONDS to change, BENCH_SKIP_SOAK=1 to skip)
@@ -75,10 +75,11 @@ for path_spans in /healthz:1 /:3; do
   received=$(( $(spans) - before ))
   # What web ended, by its own count: wrk's count leaves out the requests in flight
   # when it stops, which web still answers and traces.
-  ended=$(grep -o 'spans at shutdown ended=[0-9]*' "$WEB_LOG" | tail -1 | cut -d= -f2)
+  shutdown=$(grep -ho 'spans at shutdown.*' "$WEB_LOG" | tail -1)
+  ended=$(grep -o 'ended=[0-9]*' <<<"$shutdown" | cut -d= -f2)
   echo "(e) GET $path: $LAST_REQUESTS requests answered in time, ${path_spans#*:} span(s) each;" \
     "spans ended ${ended:-?}, received $received, dropped $(( ${ended:-0} - received ))"
-  echo "(e) web's own count: $(grep -ho 'spans at shutdown.*' "$WEB_LOG" | tail -1)"
+  echo "(e) web's own count: $shutdown"
 done
 
 echo "== (f) the worker's flush per invocation"
