@@ -36,6 +36,17 @@ tracing_env() { # off|on receiver
   fi
 }
 
+# One slot's web for the side-by-side benchmarks (together.sh, threads.sh): tracing
+# `mode` (off|on, spans to $RECEIVER), more variables `extra` (assignments, may be
+# empty), listening on `port`, quiet; its pid in STARTED once it listens.
+start_slot_web() { # mode port extra binary
+  tracing_env "$1" "$RECEIVER"
+  # shellcheck disable=SC2086 # the extra environment is a list of assignments
+  env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" $3 PORT="$2" "$4" >/dev/null 2>&1 &
+  STARTED=$!
+  wait_for_port 127.0.0.1 "$2" web
+}
+
 # The page both benchmarks measure: 20 to-dos for the guest, added through a web
 # started for it on `port` (and stopped again).
 seed_todos() { # port

@@ -21,13 +21,6 @@ PORT_A=3111
 PORT_B=3112
 CLK_TCK=$(getconf CLK_TCK)
 bench_tracing_setup together "$RECEIVER"
-start() { # mode port extra-env binary → pid in STARTED
-  tracing_env "$1" "$RECEIVER"
-  # shellcheck disable=SC2086 # the extra environment is a list of assignments
-  env RUST_LOG=off FAULTS_ENABLED=false "${MODE_ENV[@]}" $3 PORT="$2" "$4" >/dev/null 2>&1 &
-  STARTED=$!
-  wait_for_port 127.0.0.1 "$2" web
-}
 seed_todos $PORT_A
 results=$(mktemp)
 # Every other round the two slots trade places (which starts first, which port, which
@@ -37,9 +30,9 @@ declare -A port
 first=a
 start_slot() { # a|b → its pid in A or B
   if [[ $1 == a ]]; then
-    start "${BENCH_A:-off}" "${port[a]}" "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED
+    start_slot_web "${BENCH_A:-off}" "${port[a]}" "${BENCH_A_ENV:-}" "${BENCH_A_BIN:-$BIN/web}"; A=$STARTED
   else
-    start "${BENCH_B:-on}" "${port[b]}" "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED
+    start_slot_web "${BENCH_B:-on}" "${port[b]}" "${BENCH_B_ENV:-}" "${BENCH_B_BIN:-$BIN/web}"; B=$STARTED
   fi
 }
 load() { # seconds → each slot's wrk output in $results.a / $results.b

@@ -190,14 +190,14 @@ pub const TELEMETRY_VARS: &[LibraryVar] = &[
     lib(
         "opentelemetry",
         "OTEL_BSP_MAX_QUEUE_SIZE",
-        "2048",
+        "8192",
         "spans buffered before dropping",
     ),
     lib(
         "opentelemetry",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-        "512",
-        "spans per export",
+        "2048",
+        "spans per export (the SDK's 512: fewer exports under load)",
     ),
     lib(
         "opentelemetry",

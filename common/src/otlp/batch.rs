@@ -17,10 +17,11 @@
 //!
 //! Same knobs and behaviour as the SDK's: `OTEL_BSP_SCHEDULE_DELAY` (here 1 s by
 //! default, so that a trace is in Jaeger while the user still looks),
-//! `OTEL_BSP_MAX_QUEUE_SIZE` (2,048 spans buffered at most; beyond that, spans are
-//! dropped and counted lost) and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (512: a full batch is
-//! sent at once, whatever the delay). A request carries what was buffered when the thread
-//! woke: a batch, or more while an earlier export was slow, never more than the queue.
+//! `OTEL_BSP_MAX_QUEUE_SIZE` (here 8,192 spans buffered at most; beyond that, spans are
+//! dropped and counted lost) and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (here 2,048: a full
+//! batch is sent at once, whatever the delay; [`BatchLimits::default`] says why). A
+//! request carries what was buffered when the thread woke: a batch, or more while an
+//! earlier export was slow, never more than the queue.
 //!
 //! It is also a [`SpanSink`]: the hot spans (`super::direct`) end into it without a
 //! `SpanData`.
@@ -55,11 +56,16 @@ pub struct BatchLimits {
     pub delay: Duration,
 }
 
+/// Four times the SDK's (2,048 and 512): an export costs web ~155 µs of CPU whatever
+/// its size (a request, its answer, two sleeps and wake-ups of the export thread), so
+/// under load a quarter as many exports cut what exporting costs a request from ~1.15
+/// to ~0.47 µs, for ~1.5 MiB more at peak (README, "The export taken apart"). Below
+/// ~2,000 spans a second nothing changes: the delay sends the batch first.
 impl Default for BatchLimits {
     fn default() -> Self {
         Self {
-            max_queue: 2_048,
-            max_batch: 512,
+            max_queue: 8_192,
+            max_batch: 2_048,
             delay: Duration::from_millis(1_000),
         }
     }
