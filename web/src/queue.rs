@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_sqs::{
     Client,
-    types::{MessageAttributeValue, QueueAttributeName},
+    types::{ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, QueueAttributeName},
 };
 use common::{
     context::RequestContext,
@@ -18,6 +18,12 @@ use common::{
 };
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// A pass through the DLQ reads at most this many receives of ten messages.
+pub const DLQ_MAX_PAGES: usize = 10;
+/// How long a pass hides what it has read: until the pass ends, which shows them again,
+/// or this long if the process stops in between.
+const DLQ_PASS_HIDE_SECS: i32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 #[error("SQS {operation} failed: {message}")]
@@ -79,69 +85,114 @@ impl JobQueue {
             .unwrap_or(0))
     }
 
-    /// Job ids of up to 10 DLQ messages, then hidden for `hide_secs`.
-    pub async fn scan_dlq(&self, hide_secs: i32) -> Result<Vec<uuid::Uuid>, QueueError> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.dlq_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(hide_secs)
-            .message_attribute_names(messaging::JOB_ID_ATTRIBUTE)
-            .send()
-            .await
-            .map_err(|e| QueueError::new("ReceiveMessage", e))?;
-        Ok(out
-            .messages
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|m| {
-                m.message_attributes()?
-                    .get(messaging::JOB_ID_ATTRIBUTE)?
-                    .string_value()
-            })
-            .filter_map(|id| uuid::Uuid::parse_str(id).ok())
-            .collect())
+    /// Job ids of the messages in the dead-letter queue (up to [`DLQ_MAX_PAGES`] × 10),
+    /// left there as they were.
+    pub async fn scan_dlq(&self) -> Result<Vec<uuid::Uuid>, QueueError> {
+        self.page_dlq(|_| false).await
     }
 
-    /// Deletes the DLQ message(s) of `job_id` (best effort: looks at up to 100
-    /// messages; the others become visible again at once).
+    /// Deletes the DLQ message(s) of `job_id` (best effort: a DLQ larger than a pass
+    /// reads keeps what lies beyond).
     pub async fn remove_from_dlq(&self, job_id: uuid::Uuid) {
-        let wanted = job_id.to_string();
-        for _ in 0..10 {
-            let Ok(out) = self
+        if let Err(e) = self.page_dlq(|id| id == job_id).await {
+            tracing::warn!(error = %e, %job_id, "could not remove the job's message from the DLQ");
+        }
+    }
+
+    /// One pass through the DLQ: each receive hides what it returned, so that the next
+    /// returns other messages (a receive that hides nothing may return the same first ten
+    /// every time: ElasticMQ and moto do), the messages of the jobs `remove` names are
+    /// deleted, and every other one is made visible again before the pass ends. The job
+    /// ids of the messages seen.
+    async fn page_dlq(
+        &self,
+        remove: impl Fn(uuid::Uuid) -> bool,
+    ) -> Result<Vec<uuid::Uuid>, QueueError> {
+        let mut ids = Vec::new();
+        let mut kept = Vec::new();
+        let mut failed = None;
+        for _ in 0..DLQ_MAX_PAGES {
+            let out = match self
                 .client
                 .receive_message()
                 .queue_url(&self.dlq_url)
                 .max_number_of_messages(10)
-                .visibility_timeout(0)
+                .visibility_timeout(DLQ_PASS_HIDE_SECS)
                 .message_attribute_names(messaging::JOB_ID_ATTRIBUTE)
                 .send()
                 .await
-            else {
-                return;
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    failed = Some(QueueError::new("ReceiveMessage", e));
+                    break;
+                }
             };
             let messages = out.messages.unwrap_or_default();
             if messages.is_empty() {
-                return;
+                break;
             }
-            for m in &messages {
+            for m in messages {
+                let Some(handle) = m.receipt_handle else {
+                    continue;
+                };
                 let id = m
-                    .message_attributes()
+                    .message_attributes
+                    .as_ref()
                     .and_then(|a| a.get(messaging::JOB_ID_ATTRIBUTE))
-                    .and_then(|v| v.string_value());
-                if id == Some(wanted.as_str())
-                    && let Some(handle) = m.receipt_handle()
-                {
-                    let _ = self
-                        .client
-                        .delete_message()
-                        .queue_url(&self.dlq_url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await;
-                    return;
+                    .and_then(|v| v.string_value())
+                    .and_then(|id| uuid::Uuid::parse_str(id).ok());
+                match id {
+                    Some(id) if remove(id) => self.delete_from_dlq(&handle).await,
+                    _ => kept.push(handle),
                 }
+                ids.extend(id);
+            }
+        }
+        self.show_again(&kept).await;
+        match failed {
+            Some(e) if ids.is_empty() => Err(e),
+            _ => Ok(ids),
+        }
+    }
+
+    async fn delete_from_dlq(&self, handle: &str) {
+        if let Err(e) = self
+            .client
+            .delete_message()
+            .queue_url(&self.dlq_url)
+            .receipt_handle(handle)
+            .send()
+            .await
+        {
+            tracing::warn!(error = %QueueError::new("DeleteMessage", e), "a DLQ message stays");
+        }
+    }
+
+    /// Makes the DLQ messages a pass hid visible again (if this fails, they come back
+    /// when their hiding runs out).
+    async fn show_again(&self, handles: &[String]) {
+        for chunk in handles.chunks(10) {
+            let entries = chunk.iter().enumerate().filter_map(|(i, handle)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .build()
+                    .ok()
+            });
+            if let Err(e) = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.dlq_url)
+                .set_entries(Some(entries.collect()))
+                .send()
+                .await
+            {
+                tracing::warn!(
+                    error = %QueueError::new("ChangeMessageVisibilityBatch", e),
+                    "DLQ messages stay hidden until their visibility timeout"
+                );
             }
         }
     }

@@ -429,3 +429,68 @@ async fn the_journey_is_each_users_own_and_counts_what_they_created(pool: PgPool
     assert_eq!(ada["todos_completed"], 0);
     assert_eq!(ada["median_time_to_done_s"], serde_json::Value::Null);
 }
+
+/// More dead letters than one receive returns (ten): the DLQ is read page by page, so
+/// every job whose message sits there is marked dead, and each pass leaves the DLQ as it
+/// found it. (The SQS test servers, moto and ElasticMQ, return the same first ten to
+/// every receive that hides nothing: the jobs behind them stayed "failed" for ever.)
+#[sqlx::test(migrations = "../migrations")]
+async fn every_dead_letter_is_reconciled_and_left_in_the_dlq(pool: PgPool) {
+    use aws_sdk_sqs::types::MessageAttributeValue;
+    let app = FastApp::new(pool.clone()).await;
+    for i in 0..15 {
+        let added = app
+            .post_form("/todos", &format!("title=doomed+{i}"), &[])
+            .await;
+        assert_eq!(added.status, 303);
+    }
+    sqlx::query("UPDATE jobs SET state = 'failed', attempts = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM jobs ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for id in &ids {
+        let job_id = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(id.to_string())
+            .build()
+            .unwrap();
+        app.sqs
+            .send_message()
+            .queue_url(&app.dlq_url)
+            .message_body("{}")
+            .message_attributes(common::messaging::JOB_ID_ATTRIBUTE, job_id)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    app.state.outbox.reconcile_dead_letters(&app.state.db).await;
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM jobs WHERE state = 'dead'").await,
+        15,
+        "every job in the DLQ, not the first ten"
+    );
+
+    let queue = web::queue::JobQueue::new(
+        app.sqs.clone(),
+        app.queue_url.clone(),
+        app.dlq_url.clone(),
+        app.state.faults.clone(),
+    );
+    let mut seen = queue.scan_dlq().await.unwrap();
+    seen.sort();
+    assert_eq!(seen, ids, "the pass before showed what it read again");
+    let redriven = ids[12];
+    queue.remove_from_dlq(redriven).await;
+    ids.retain(|id| *id != redriven);
+    let mut left = queue.scan_dlq().await.unwrap();
+    left.sort();
+    assert_eq!(
+        left, ids,
+        "the redriven job's message went, the others stayed"
+    );
+}

@@ -82,11 +82,13 @@ impl Outbox {
 
     /// Marks jobs whose message sits in the DLQ as `dead`. The worker marks a job dead
     /// when its last allowed attempt fails, but SQS counts receives, not attempts: a
-    /// message received again while an earlier delivery was still running can reach the
-    /// DLQ without the worker seeing its "last" attempt. The DLQ is the truth.
-    async fn reconcile_dead_letters(&self, db: &Database) {
-        // Visibility 0: a peek that hides nothing from a redrive.
-        let Ok(ids) = self.queue.scan_dlq(0).await else {
+    /// message received again while an earlier delivery was still running (or whose
+    /// receive never reached the poller) can reach the DLQ without the worker seeing its
+    /// "last" attempt. The DLQ is the truth: all of it, read page by page
+    /// ([`JobQueue::scan_dlq`](crate::queue::JobQueue::scan_dlq)), not only the ten
+    /// messages a receive returns first.
+    pub async fn reconcile_dead_letters(&self, db: &Database) {
+        let Ok(ids) = self.queue.scan_dlq().await else {
             return;
         };
         if ids.is_empty() {
