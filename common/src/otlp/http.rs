@@ -98,9 +98,16 @@ fn parse_url(name: &str, value: &str) -> Result<reqwest::Url, String> {
     let url =
         reqwest::Url::parse(value).map_err(|e| format!("{name}={value:?} is invalid: {e}"))?;
     match url.scheme() {
-        "http" | "https" => Ok(url),
+        "http" => Ok(url),
+        // Refused here rather than failing every export: the HTTP client is built
+        // without a TLS stack (none of the deployments needs one: the collector beside
+        // the service forwards over TLS).
+        "https" => Err(format!(
+            "{name}={value:?}: https is not supported (the exporter has no TLS); send to a \
+             collector over http, e.g. the ADOT sidecar that infra/ deploys, which forwards over TLS"
+        )),
         other => Err(format!(
-            "{name}={value:?} is invalid: http or https expected, not {other}"
+            "{name}={value:?} is invalid: http expected, not {other}"
         )),
     }
 }
@@ -298,6 +305,9 @@ mod tests {
     #[test]
     fn urls_must_be_http() {
         assert!(parse_url("E", "http://collector:4318/v1/traces").is_ok());
+        let error = parse_url("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.example.com")
+            .expect_err("no TLS");
+        assert!(error.contains("https is not supported"), "{error}");
         let error =
             parse_url("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318").expect_err("no scheme");
         assert!(error.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{error}");
