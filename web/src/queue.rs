@@ -152,7 +152,12 @@ impl JobQueue {
         self.show_again(&kept).await;
         match failed {
             Some(e) if ids.is_empty() => Err(e),
-            _ => Ok(ids),
+            Some(e) => {
+                // What was read still counts; what lay beyond waits for the next pass.
+                tracing::warn!(error = %e, read = ids.len(), "a pass through the DLQ was cut short");
+                Ok(ids)
+            }
+            None => Ok(ids),
         }
     }
 
@@ -181,7 +186,7 @@ impl JobQueue {
                     .build()
                     .ok()
             });
-            if let Err(e) = self
+            match self
                 .client
                 .change_message_visibility_batch()
                 .queue_url(&self.dlq_url)
@@ -189,10 +194,16 @@ impl JobQueue {
                 .send()
                 .await
             {
-                tracing::warn!(
+                // A batch call succeeds even when some of its entries fail.
+                Ok(out) if !out.failed().is_empty() => tracing::warn!(
+                    failed = out.failed().len(),
+                    "DLQ messages stay hidden until their visibility timeout"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
                     error = %QueueError::new("ChangeMessageVisibilityBatch", e),
                     "DLQ messages stay hidden until their visibility timeout"
-                );
+                ),
             }
         }
     }
