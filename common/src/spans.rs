@@ -52,12 +52,19 @@ pub enum Current {
 }
 
 pub fn current() -> Current {
-    let span = tracing::Span::current();
-    if span.is_none() {
-        Current::Context(opentelemetry::Context::current())
+    if in_tracing_span() {
+        Current::Tracing(tracing::Span::current())
     } else {
-        Current::Tracing(span)
+        Current::Context(opentelemetry::Context::current())
     }
+}
+
+/// Whether code runs in a `tracing` span, asked of the dispatcher: a request's work runs
+/// in none (its SERVER span is the OpenTelemetry context's), and a `Span` handle made
+/// and dropped to say so costs more.
+fn in_tracing_span() -> bool {
+    // `Current::is_known` would also be true of "known to be in no span".
+    tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some())
 }
 
 /// The OpenTelemetry context of the span code runs in (see [`current`]): the parent of
@@ -66,6 +73,16 @@ pub fn current_context() -> opentelemetry::Context {
     match current() {
         Current::Tracing(span) => span.context(),
         Current::Context(cx) => cx,
+    }
+}
+
+/// `f` given [`current_context`] where it lies, not a copy (a query span's start: no
+/// reference counts taken and given back). `f` must not attach a context.
+fn with_current_context<R>(f: impl FnOnce(&opentelemetry::Context) -> R) -> R {
+    if in_tracing_span() {
+        f(&tracing::Span::current().context())
+    } else {
+        opentelemetry::Context::map_current(f)
     }
 }
 
@@ -196,13 +213,9 @@ pub fn query(
         Some(user) => vec![KeyValue::new("enduser.id", user.to_owned())],
         None => Vec::new(),
     };
-    let span = tracer.start_fixed(
-        name.into(),
-        SpanKind::Client,
-        fixed,
-        attributes,
-        &current_context(),
-    );
+    let span = with_current_context(|parent| {
+        tracer.start_fixed(name.into(), SpanKind::Client, fixed, attributes, parent)
+    });
     QuerySpan {
         span: Some(span),
         operation,
@@ -241,6 +254,17 @@ fn one_line(sql: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn code_runs_in_a_tracing_span_only_inside_one() {
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry());
+        assert!(!super::in_tracing_span(), "no span entered: none");
+        assert!(matches!(super::current(), super::Current::Context(_)));
+        let span = tracing::info_span!("send jobs");
+        let _entered = span.enter();
+        assert!(super::in_tracing_span());
+        assert!(matches!(super::current(), super::Current::Tracing(_)));
+    }
+
     #[test]
     fn query_text_is_one_line() {
         assert!(!super::one_line("SELECT id\n  FROM todos\n WHERE id = $1"));

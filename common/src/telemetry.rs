@@ -433,13 +433,28 @@ impl<P> Clone for Gate<P> {
     }
 }
 
+impl<P: SpanSink> Gate<P> {
+    /// Not sampled but recorded (a sampler's RecordOnly) is not exported, as in the
+    /// SDK's batch processor.
+    fn passes(&self, span: &SpanParts<'_>) -> bool {
+        let pass = !self.gate.discarding() && span.span_context.is_sampled();
+        if pass {
+            self.counts.ended.fetch_add(1, Ordering::Relaxed);
+        }
+        pass
+    }
+}
+
 impl<P: SpanSink> SpanSink for Gate<P> {
     fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
-        // Not sampled but recorded (a sampler's RecordOnly) is not exported, as in the
-        // SDK's batch processor.
-        if !self.gate.discarding() && span.span_context.is_sampled() {
-            self.counts.ended.fetch_add(1, Ordering::Relaxed);
+        if self.passes(span) {
             self.inner.end(scope, span);
+        }
+    }
+
+    fn end_lasting(&self, scope: &'static InstrumentationScope, span: &SpanParts<'_>) {
+        if self.passes(span) {
+            self.inner.end_lasting(scope, span);
         }
     }
 

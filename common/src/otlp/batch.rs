@@ -119,9 +119,13 @@ struct Pending {
 }
 
 impl Pending {
-    /// The buffer of `scope`'s spans, made on its first span.
-    fn buffer(&mut self, scope: &InstrumentationScope) -> &mut ScopeBuffer {
-        let at = match self.scopes.iter().position(|b| b.scope == *scope) {
+    /// The buffer of `scope`'s spans, made on its first span. A scope that lives as long
+    /// as the process (`lasting`: a direct tracer's) is then known by its address: no
+    /// comparison of names, versions and attributes on every span.
+    fn buffer(&mut self, scope: &InstrumentationScope, lasting: bool) -> &mut ScopeBuffer {
+        let address = std::ptr::from_ref(scope) as usize;
+        let known = self.scopes.iter().position(|b| b.lasting == address);
+        let at = match known.or_else(|| self.scopes.iter().position(|b| b.scope == *scope)) {
             Some(at) => at,
             None => {
                 let room = encode::head_room(&self.resource, scope);
@@ -130,7 +134,11 @@ impl Pending {
                 self.scopes.len() - 1
             }
         };
-        &mut self.scopes[at]
+        let buffer = &mut self.scopes[at];
+        if lasting && buffer.lasting == 0 {
+            buffer.lasting = address;
+        }
+        buffer
     }
 }
 
@@ -140,6 +148,9 @@ impl Pending {
 #[derive(Debug)]
 struct ScopeBuffer {
     scope: InstrumentationScope,
+    /// The address of an equal scope that is never freed (so no other scope can ever
+    /// have it), 0 until one is seen.
+    lasting: usize,
     room: usize,
     bytes: Vec<u8>,
 }
@@ -149,7 +160,12 @@ impl ScopeBuffer {
     fn new(scope: InstrumentationScope, room: usize, mut bytes: Vec<u8>) -> Self {
         bytes.clear();
         bytes.resize(room, 0);
-        Self { scope, room, bytes }
+        Self {
+            scope,
+            lasting: 0,
+            room,
+            bytes,
+        }
     }
 
     fn has_spans(&self) -> bool {
@@ -214,7 +230,7 @@ impl EncodingBatchProcessor {
     /// the batch: a few hundred bytes written once, where encoding them aside and
     /// copying them in under the lock wrote them twice (and the two request threads
     /// seldom meet here: a span takes well under a microsecond).
-    fn append(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
+    fn append(&self, scope: &InstrumentationScope, lasting: bool, span: &SpanParts<'_>) {
         let limits = &self.shared.limits;
         let full = {
             let mut pending = self.shared.lock();
@@ -223,7 +239,7 @@ impl EncodingBatchProcessor {
             if pending.shutting_down || pending.spans >= limits.max_queue {
                 return;
             }
-            encode::scope_span(&mut pending.buffer(scope).bytes, span);
+            encode::scope_span(&mut pending.buffer(scope, lasting).bytes, span);
             pending.spans += 1;
             pending.spans == limits.max_batch
         };
@@ -254,7 +270,11 @@ impl EncodingBatchProcessor {
 
 impl SpanSink for EncodingBatchProcessor {
     fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
-        self.append(scope, span);
+        self.append(scope, false, span);
+    }
+
+    fn end_lasting(&self, scope: &'static InstrumentationScope, span: &SpanParts<'_>) {
+        self.append(scope, true, span);
     }
 
     fn set_resource(&self, resource: &Resource) {
@@ -328,7 +348,10 @@ fn export_loop(shared: &Shared, exporter: &HttpSpanExporter) {
                     .take()
                     .unwrap_or_else(|| Vec::with_capacity(buffer.bytes.len()));
                 let room = encode::head_room(&resource, &buffer.scope);
-                let fresh = ScopeBuffer::new(buffer.scope.clone(), room, spare);
+                let fresh = ScopeBuffer {
+                    lasting: buffer.lasting,
+                    ..ScopeBuffer::new(buffer.scope.clone(), room, spare)
+                };
                 taken.push(std::mem::replace(buffer, fresh));
             }
             (

@@ -33,6 +33,12 @@ pub use encode::SpanParts;
 pub trait SpanSink: Send + Sync + std::fmt::Debug {
     fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>);
 
+    /// [`SpanSink::end`] from a scope never freed (a [`direct`] tracer's): a sink may
+    /// know it by its address.
+    fn end_lasting(&self, scope: &'static InstrumentationScope, span: &SpanParts<'_>) {
+        self.end(scope, span);
+    }
+
     /// The resource every span here comes from (the provider's, set once at start-up).
     fn set_resource(&self, _resource: &Resource) {}
 }
