@@ -31,8 +31,9 @@ use std::{
 };
 
 use opentelemetry::{
-    InstrumentationScope, global, propagation::TextMapCompositePropagator,
-    trace::TracerProvider as _,
+    InstrumentationScope, global,
+    propagation::TextMapCompositePropagator,
+    trace::{SpanContext, TracerProvider as _},
 };
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
@@ -54,7 +55,10 @@ use crate::{
     console_spans::ConsoleSpans,
     logs::{ContextEvents, DispatchSlot, JsonWithIds, LogFormat, TextWithIds},
     metrics::Metrics,
-    otlp::{SpanCounts, SpanParts, SpanSink, direct::DirectTracer},
+    otlp::{
+        SpanCounts, SpanParts, SpanSink,
+        direct::{DirectTracer, EndedSpan},
+    },
     spans::Tracer,
 };
 
@@ -436,8 +440,8 @@ impl<P> Clone for Gate<P> {
 impl<P: SpanSink> Gate<P> {
     /// Not sampled but recorded (a sampler's RecordOnly) is not exported, as in the
     /// SDK's batch processor.
-    fn passes(&self, span: &SpanParts<'_>) -> bool {
-        let pass = !self.gate.discarding() && span.span_context.is_sampled();
+    fn passes(&self, span_context: &SpanContext) -> bool {
+        let pass = !self.gate.discarding() && span_context.is_sampled();
         if pass {
             self.counts.ended.fetch_add(1, Ordering::Relaxed);
         }
@@ -447,14 +451,14 @@ impl<P: SpanSink> Gate<P> {
 
 impl<P: SpanSink> SpanSink for Gate<P> {
     fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
-        if self.passes(span) {
+        if self.passes(span.span_context) {
             self.inner.end(scope, span);
         }
     }
 
-    fn end_lasting(&self, scope: &'static InstrumentationScope, span: &SpanParts<'_>) {
-        if self.passes(span) {
-            self.inner.end_lasting(scope, span);
+    fn end_direct(&self, span: EndedSpan) {
+        if self.passes(span.span_context()) {
+            self.inner.end_direct(span);
         }
     }
 

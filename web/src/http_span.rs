@@ -253,23 +253,41 @@ pub fn server_trace() -> Option<opentelemetry::trace::TraceId> {
 }
 
 /// `00-{trace id}-{span id}-{flags}` in lower-case hex, written into a fixed buffer (the
-/// `format!` it replaces went through `fmt` machinery for each of the three).
+/// `format!` it replaces went through `fmt` machinery for each of the three), eight
+/// digits at a time ([`hex8`]: straight-line code, no loop or table).
 fn traceparent(sc: &opentelemetry::trace::SpanContext) -> [u8; 55] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    let flags = [sc.trace_flags().to_u8()];
-    let fields: [(&[u8], usize); 3] = [
-        (&sc.trace_id().to_bytes(), 3),
-        (&sc.span_id().to_bytes(), 36),
-        (&flags, 53),
+    let trace = u128::from_be_bytes(sc.trace_id().to_bytes());
+    let span = u64::from_be_bytes(sc.span_id().to_bytes());
+    let words = [
+        (trace >> 96) as u32,
+        (trace >> 64) as u32,
+        (trace >> 32) as u32,
+        trace as u32,
+        (span >> 32) as u32,
+        span as u32,
     ];
-    for (bytes, at) in fields {
-        for (i, byte) in bytes.iter().enumerate() {
-            out[at + 2 * i] = HEX[usize::from(byte >> 4)];
-            out[at + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
-        }
+    for (i, word) in words.into_iter().enumerate() {
+        // The trace id's four words at 3, the span id's two after its dash at 36.
+        let at = if i < 4 { 3 + 8 * i } else { 36 + 8 * (i - 4) };
+        out[at..at + 8].copy_from_slice(&hex8(word));
     }
+    let flags = hex8(u32::from(sc.trace_flags().to_u8()));
+    out[53..].copy_from_slice(&flags[6..]);
     out
+}
+
+/// `word` as eight lower-case hex digits: each nibble spread into a byte of its own,
+/// then `'0'` added, and `'a' - '0' - 10` more where the nibble is over 9.
+fn hex8(word: u32) -> [u8; 8] {
+    let mut x = u64::from(word);
+    x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+    x = (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+    // A nibble over 9 carries into its byte's bit 4 once 6 is added.
+    let over9 = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    // The most significant nibble is in the highest byte, and comes first: big-endian.
+    (x + 0x3030_3030_3030_3030 + over9 * u64::from(b'a' - b'0' - 10)).to_be_bytes()
 }
 
 #[cfg(test)]
@@ -334,6 +352,41 @@ mod tests {
         assert_eq!(headers.get("x-other"), Some("yes"));
         assert_eq!(headers.get_all("baggage"), Some(vec!["k=v", "other=1"]));
         assert_eq!(headers.get_all("missing"), None);
+    }
+
+    #[test]
+    fn traceparent_writes_every_digit_as_format_does() {
+        // A spread of ids: every nibble value in every position, both flag bytes.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for i in 0..2_000_u64 {
+            let trace = u128::from(next()) << 64 | u128::from(next());
+            let span = next() | 1;
+            let flags = if i % 2 == 0 {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::default()
+            };
+            let sc = SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(span),
+                flags,
+                false,
+                TraceState::NONE,
+            );
+            assert_eq!(
+                std::str::from_utf8(&super::traceparent(&sc)).unwrap(),
+                format!("00-{trace:032x}-{span:016x}-{:02x}", flags.to_u8())
+            );
+        }
+        assert_eq!(&super::hex8(0x0123_abcf), b"0123abcf");
+        assert_eq!(&super::hex8(u32::MAX), b"ffffffff");
+        assert_eq!(&super::hex8(0), b"00000000");
     }
 
     #[test]

@@ -1,13 +1,13 @@
-//! The batch span processor, encoding each span as it ends.
+//! The batch span processor, encoding spans as they end.
 //!
 //! The SDK's `BatchSpanProcessor` moves every ended `SpanData` (~300 bytes, plus its
 //! attributes on the heap) through a channel to its thread, which collects a `Vec` of
 //! them and hands it to the exporter, which encodes it and frees it there. This one
-//! writes the span's protobuf ([`super::encode`]) on the thread that ended it, while the
-//! span is still in that core's cache, and frees it there; its thread only frames what
-//! is buffered into one `ExportTraceServiceRequest` and sends it. For web's `GET /`: no
-//! span memory crossing threads, 1.4 % less CPU per request side by side with the SDK's
-//! processor (bench/together.sh), and 21.9 instead of 24.4 MiB peak RSS (README).
+//! writes the spans' protobuf ([`super::encode`]) on the request threads as they end
+//! (the hot spans a few dozen at a time, below) and frees them there; its thread only
+//! frames what is buffered into one `ExportTraceServiceRequest` and sends it. For web's
+//! `GET /`: 1.4 % less CPU per request side by side with the SDK's processor
+//! (bench/together.sh), and 21.9 instead of 24.4 MiB peak RSS (README).
 //!
 //! Each span's bytes are written once: straight into its scope's buffer (under the lock,
 //! no scratch copy), after room left for the request's head, so that a batch of one
@@ -24,7 +24,9 @@
 //! earlier export was slow, never more than the queue.
 //!
 //! It is also a [`SpanSink`]: the hot spans (`super::direct`) end into it without a
-//! `SpanData`.
+//! `SpanData`, and wait as they are, a few dozen at most, to be encoded together
+//! ([`ENCODED_TOGETHER`]): one span encoded after the rest of a request has run finds
+//! the encoder's code gone from the instruction cache, a group fetches it once.
 
 use std::{
     sync::{Arc, Condvar, Mutex, MutexGuard, mpsc},
@@ -41,6 +43,7 @@ use opentelemetry_sdk::{
 
 use super::{
     HttpSpanExporter, SpanSink,
+    direct::EndedSpan,
     encode::{self, SpanParts},
 };
 use crate::config;
@@ -109,6 +112,9 @@ impl BatchLimits {
 struct Pending {
     /// Each instrumentation scope's spans, encoded.
     scopes: Vec<ScopeBuffer>,
+    /// Direct spans ended and not yet encoded (fewer than [`ENCODED_TOGETHER`]);
+    /// counted in `spans`.
+    deferred: Vec<EndedSpan>,
     spans: usize,
     /// The resource's `Resource` message, encoded when the provider sets it.
     resource: Arc<[u8]>,
@@ -140,7 +146,27 @@ impl Pending {
         }
         buffer
     }
+
+    /// Encodes the deferred spans into their scopes' buffers, in one go: the encoder's
+    /// code is fetched once for them all, not once a span.
+    fn encode_deferred(&mut self) {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        // Read where they lie (not moved out one by one: a copy of each), then dropped.
+        for span in &deferred {
+            encode::scope_span(&mut self.buffer(span.scope(), true).bytes, &span.parts());
+        }
+        deferred.clear();
+        self.deferred = deferred;
+    }
 }
+
+/// How many direct spans are encoded together. A span encoded as it ends runs the
+/// encoder's code (~3 KB) after the rest of a request has pushed it out of the
+/// instruction cache: each span paid ~35 cache misses for it (callgrind). Kept until
+/// this many have ended, the code stays in the cache from the second span on; they wait
+/// as they are (~300 bytes each, their attributes on the heap), so the number is small:
+/// ~10 KB, encoded in a few microseconds under the lock.
+const ENCODED_TOGETHER: usize = 32;
 
 /// One scope's spans, encoded (`ScopeSpans.spans` fields), after `room` bytes left free
 /// for the request's head: at export the buffer becomes the request's body where it is
@@ -191,6 +217,7 @@ impl Shared {
             for buffer in &mut pending.scopes {
                 buffer.bytes.truncate(buffer.room);
             }
+            pending.deferred.clear();
             pending.spans = 0;
             self.pending.clear_poison();
             pending
@@ -230,7 +257,7 @@ impl EncodingBatchProcessor {
     /// the batch: a few hundred bytes written once, where encoding them aside and
     /// copying them in under the lock wrote them twice (and the two request threads
     /// seldom meet here: a span takes well under a microsecond).
-    fn append(&self, scope: &InstrumentationScope, lasting: bool, span: &SpanParts<'_>) {
+    fn append(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
         let limits = &self.shared.limits;
         let full = {
             let mut pending = self.shared.lock();
@@ -239,7 +266,7 @@ impl EncodingBatchProcessor {
             if pending.shutting_down || pending.spans >= limits.max_queue {
                 return;
             }
-            encode::scope_span(&mut pending.buffer(scope, lasting).bytes, span);
+            encode::scope_span(&mut pending.buffer(scope, false).bytes, span);
             pending.spans += 1;
             pending.spans == limits.max_batch
         };
@@ -270,11 +297,28 @@ impl EncodingBatchProcessor {
 
 impl SpanSink for EncodingBatchProcessor {
     fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
-        self.append(scope, false, span);
+        self.append(scope, span);
     }
 
-    fn end_lasting(&self, scope: &'static InstrumentationScope, span: &SpanParts<'_>) {
-        self.append(scope, true, span);
+    /// Kept as it is, and encoded with others ([`ENCODED_TOGETHER`]), at the latest
+    /// when its batch is sent.
+    fn end_direct(&self, span: EndedSpan) {
+        let limits = &self.shared.limits;
+        let full = {
+            let mut pending = self.shared.lock();
+            if pending.shutting_down || pending.spans >= limits.max_queue {
+                return; // dropped (after the lock), counted lost, as in `append`
+            }
+            pending.deferred.push(span);
+            if pending.deferred.len() >= ENCODED_TOGETHER {
+                pending.encode_deferred();
+            }
+            pending.spans += 1;
+            pending.spans == limits.max_batch
+        };
+        if full {
+            self.shared.wake.notify_one();
+        }
     }
 
     fn set_resource(&self, resource: &Resource) {
@@ -339,6 +383,7 @@ fn export_loop(shared: &Shared, exporter: &HttpSpanExporter) {
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
+            pending.encode_deferred();
             let mut taken = Vec::new();
             let resource = pending.resource.clone();
             for buffer in pending.scopes.iter_mut().filter(|b| b.has_spans()) {

@@ -33,10 +33,10 @@ pub use encode::SpanParts;
 pub trait SpanSink: Send + Sync + std::fmt::Debug {
     fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>);
 
-    /// [`SpanSink::end`] from a scope never freed (a [`direct`] tracer's): a sink may
-    /// know it by its address.
-    fn end_lasting(&self, scope: &'static InstrumentationScope, span: &SpanParts<'_>) {
-        self.end(scope, span);
+    /// A [`direct`] span, ended: by default ended at once as [`SpanSink::end`] (a sink
+    /// may keep it to encode later, with others).
+    fn end_direct(&self, span: direct::EndedSpan) {
+        self.end(span.scope(), &span.parts());
     }
 
     /// The resource every span here comes from (the provider's, set once at start-up).

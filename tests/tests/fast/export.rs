@@ -309,6 +309,18 @@ fn scopes_of(body: &[u8]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// A direct tracer (`common::otlp::direct`) of `scope` whose spans end into `batch`.
+fn direct_tracer(
+    batch: &Arc<EncodingBatchProcessor>,
+    scope: &'static str,
+) -> &'static DirectTracer {
+    Box::leak(Box::new(DirectTracer::new(
+        Some(batch.clone() as Arc<dyn SpanSink>),
+        InstrumentationScope::builder(scope).build(),
+        Sampler::AlwaysOn,
+    )))
+}
+
 /// The hot spans' tracers (`common::otlp::direct`) end into the batch with their own
 /// scopes; scopes equal by value share one `ScopeSpans`, before and after a batch has
 /// gone.
@@ -322,13 +334,7 @@ async fn direct_spans_are_grouped_by_scope_in_every_batch() {
     };
     let (batch, _counts) = batch_processor(config(url, Duration::from_secs(10), false), limits);
     let batch = Arc::new(batch);
-    let tracer = |scope: &'static str| -> &'static DirectTracer {
-        Box::leak(Box::new(DirectTracer::new(
-            Some(batch.clone() as Arc<dyn SpanSink>),
-            InstrumentationScope::builder(scope).build(),
-            Sampler::AlwaysOn,
-        )))
-    };
+    let tracer = |scope| direct_tracer(&batch, scope);
     let (web, worker, web_again) = (tracer("web"), tracer("worker"), tracer("web"));
     let end = |tracer: &'static DirectTracer, name: &'static str| {
         let span = tracer.start(name.into(), SpanKind::Internal, vec![], &Context::new());
@@ -366,6 +372,77 @@ async fn direct_spans_are_grouped_by_scope_in_every_batch() {
             ("worker".to_owned(), names(&["e"]))
         ]
     );
+}
+
+/// Direct spans wait, a few dozen at most, to be encoded together: however many ended
+/// (more than a group, a group and a part), each arrives once, in the order they ended,
+/// beside spans of the SDK's that are encoded as they end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_spans_kept_to_be_encoded_together_all_arrive_once_in_order() {
+    let (collector, url) = Collector::start(0, StatusCode::OK).await;
+    let limits = BatchLimits {
+        max_queue: 1_000,
+        max_batch: 1_000,
+        delay: Duration::from_secs(3_600),
+    };
+    let (batch, counts) = batch_processor(config(url, Duration::from_secs(10), false), limits);
+    let batch = Arc::new(batch);
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(SdkSide(batch.clone()))
+        .build();
+    let direct = direct_tracer(&batch, "web");
+    let names: Vec<String> = (0..75).map(|i| format!("d{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let span = direct.start(
+            name.clone().into(),
+            SpanKind::Client,
+            vec![],
+            &Context::new(),
+        );
+        drop(span);
+        if i % 10 == 0 {
+            end_spans(&provider, "sdk", &["s"]);
+        }
+    }
+    let flushing = batch.clone();
+    tokio::task::spawn_blocking(move || flushing.force_flush())
+        .await
+        .unwrap()
+        .expect("the flush exports");
+    let body = collector.accepted.lock().unwrap()[0].1.clone();
+    let scopes = scopes_of(&body);
+    let web = scopes
+        .iter()
+        .find(|(scope, _)| scope == "web")
+        .expect("web's spans");
+    assert_eq!(web.1, names);
+    let sdk = scopes
+        .iter()
+        .find(|(scope, _)| scope == "sdk")
+        .expect("the SDK's spans");
+    assert_eq!(sdk.1.len(), 8);
+    assert_eq!(collector.batches().len(), 1);
+    assert_eq!(counts.exported.load(Ordering::SeqCst), 83);
+}
+
+/// The batch as the SDK's span processor (it is one), shared with the direct spans.
+#[derive(Debug)]
+struct SdkSide(Arc<EncodingBatchProcessor>);
+
+impl opentelemetry_sdk::trace::SpanProcessor for SdkSide {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
+
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
