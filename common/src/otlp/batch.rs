@@ -4,8 +4,9 @@
 //! attributes on the heap) through a channel to its thread, which collects a `Vec` of
 //! them and hands it to the exporter, which encodes it and frees it there. This one
 //! writes the spans' protobuf ([`super::encode`]) on the request threads as they end
-//! (the hot spans a few dozen at a time, below) and frees them there; its thread only
-//! frames what is buffered into one `ExportTraceServiceRequest` and sends it. For web's
+//! (the hot spans a few dozen at a time, below; what a batch leaves of those, its own
+//! thread) and frees them there; its thread frames what is buffered into one
+//! `ExportTraceServiceRequest` and sends it. For web's
 //! `GET /`: 1.4 % less CPU per request side by side with the SDK's processor
 //! (bench/together.sh), and 21.9 instead of 24.4 MiB peak RSS (README).
 //!
@@ -164,8 +165,8 @@ impl Pending {
 /// encoder's code (~3 KB) after the rest of a request has pushed it out of the
 /// instruction cache: each span paid ~35 cache misses for it (callgrind). Kept until
 /// this many have ended, the code stays in the cache from the second span on; they wait
-/// as they are (~300 bytes each, their attributes on the heap), so the number is small:
-/// ~10 KB, encoded in a few microseconds under the lock.
+/// as they are (256 bytes each, their attributes on the heap), so the number is small:
+/// ~8 KB, encoded in a few microseconds under the lock.
 const ENCODED_TOGETHER: usize = 32;
 
 /// One scope's spans, encoded (`ScopeSpans.spans` fields), after `room` bytes left free
