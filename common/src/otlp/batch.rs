@@ -254,20 +254,17 @@ impl EncodingBatchProcessor {
         })
     }
 
-    /// Encodes `span` at the end of its scope's buffer. Under the lock, straight into
-    /// the batch: a few hundred bytes written once, where encoding them aside and
-    /// copying them in under the lock wrote them twice (and the two request threads
-    /// seldom meet here: a span takes well under a microsecond).
-    fn append(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
+    /// Adds one span to the batch, `put` placing it under the lock. After shut-down, and
+    /// on a full queue, the span is dropped instead (with `put`, after the lock): it
+    /// counts as ended and never exported (`SpanCounts::lost`).
+    fn add(&self, put: impl FnOnce(&mut Pending)) {
         let limits = &self.shared.limits;
         let full = {
             let mut pending = self.shared.lock();
-            // After shut-down, and on a full queue, the span is dropped: it counts as
-            // ended and never exported (`SpanCounts::lost`).
             if pending.shutting_down || pending.spans >= limits.max_queue {
                 return;
             }
-            encode::scope_span(&mut pending.buffer(scope, false).bytes, span);
+            put(&mut pending);
             pending.spans += 1;
             pending.spans == limits.max_batch
         };
@@ -297,29 +294,23 @@ impl EncodingBatchProcessor {
 }
 
 impl SpanSink for EncodingBatchProcessor {
+    /// Encoded at the end of its scope's buffer. Under the lock, straight into the
+    /// batch: a few hundred bytes written once, where encoding them aside and copying
+    /// them in under the lock wrote them twice (and the two request threads seldom meet
+    /// here: a span takes well under a microsecond).
     fn end(&self, scope: &InstrumentationScope, span: &SpanParts<'_>) {
-        self.append(scope, span);
+        self.add(|pending| encode::scope_span(&mut pending.buffer(scope, false).bytes, span));
     }
 
     /// Kept as it is, and encoded with others ([`ENCODED_TOGETHER`]), at the latest
     /// when its batch is sent.
     fn end_direct(&self, span: EndedSpan) {
-        let limits = &self.shared.limits;
-        let full = {
-            let mut pending = self.shared.lock();
-            if pending.shutting_down || pending.spans >= limits.max_queue {
-                return; // dropped (after the lock), counted lost, as in `append`
-            }
+        self.add(|pending| {
             pending.deferred.push(span);
             if pending.deferred.len() >= ENCODED_TOGETHER {
                 pending.encode_deferred();
             }
-            pending.spans += 1;
-            pending.spans == limits.max_batch
-        };
-        if full {
-            self.shared.wake.notify_one();
-        }
+        });
     }
 
     fn set_resource(&self, resource: &Resource) {
