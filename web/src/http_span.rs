@@ -259,17 +259,17 @@ fn traceparent(sc: &opentelemetry::trace::SpanContext) -> [u8; 55] {
     let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
     let trace = u128::from_be_bytes(sc.trace_id().to_bytes());
     let span = u64::from_be_bytes(sc.span_id().to_bytes());
+    // Each 32-bit word of the ids and where its digits go: the trace id's four from 3,
+    // the span id's two from 36.
     let words = [
-        (trace >> 96) as u32,
-        (trace >> 64) as u32,
-        (trace >> 32) as u32,
-        trace as u32,
-        (span >> 32) as u32,
-        span as u32,
+        ((trace >> 96) as u32, 3),
+        ((trace >> 64) as u32, 11),
+        ((trace >> 32) as u32, 19),
+        (trace as u32, 27),
+        ((span >> 32) as u32, 36),
+        (span as u32, 44),
     ];
-    for (i, word) in words.into_iter().enumerate() {
-        // The trace id's four words at 3, the span id's two after its dash at 36.
-        let at = if i < 4 { 3 + 8 * i } else { 36 + 8 * (i - 4) };
+    for (word, at) in words {
         out[at..at + 8].copy_from_slice(&hex8(word));
     }
     let flags = hex8(u32::from(sc.trace_flags().to_u8()));
