@@ -32,7 +32,7 @@ use opentelemetry::{
 ///
 /// What tracing adds is in two functions of their own, [`start`] and [`finish`], not
 /// inlined here: this future's poll is the whole request's, and the traced path's code
-/// laid out among it took ~90 instruction-cache misses a request (callgrind); apart,
+/// laid out among it took ~110 instruction-cache misses a request (callgrind); apart,
 /// it is fetched as two runs of lines (README, "The SERVER span's code in one place").
 pub async fn serve(State(tracer): State<Tracer>, request: Request, next: Next) -> Response {
     let Some(cx) = start(&tracer, &request) else {
