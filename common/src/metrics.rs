@@ -174,7 +174,7 @@ impl Metrics {
         }
     }
 
-    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn http_request(&self, method: &http::Method, route: &str, status: u16, elapsed: Duration) {
         if !self.0.enabled {
             return;
         }
@@ -343,17 +343,19 @@ fn record<K: PartialEq + Copy>(
 
 /// `http.request.method` as the HTTP semantic conventions bound it: the methods they
 /// know, and `_OTHER` for any other token a client sends (it must not make a series).
-pub fn http_method(method: &str) -> &'static str {
-    match method {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "CONNECT" => "CONNECT",
-        "OPTIONS" => "OPTIONS",
-        "TRACE" => "TRACE",
-        "PATCH" => "PATCH",
+/// Told by the parsed method: a standard one is an enum variant, no string compared.
+pub fn http_method(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
         _ => "_OTHER",
     }
 }
@@ -362,8 +364,15 @@ pub fn http_method(method: &str) -> &'static str {
 mod tests {
     #[test]
     fn unknown_methods_are_other() {
-        assert_eq!(super::http_method("GET"), "GET");
-        assert_eq!(super::http_method("BREW"), "_OTHER");
+        let method = |name: &str| http::Method::from_bytes(name.as_bytes()).unwrap();
+        for name in [
+            "GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+        ] {
+            assert_eq!(super::http_method(&method(name)), name);
+        }
+        for name in ["BREW", "get", "PROPFIND"] {
+            assert_eq!(super::http_method(&method(name)), "_OTHER", "{name}");
+        }
     }
 
     #[test]

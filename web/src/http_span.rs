@@ -122,7 +122,7 @@ fn start(tracer: &Tracer, req: &Request) -> Option<Context> {
     // Methods the HTTP conventions do not know are `_OTHER` (and `HTTP` in the name):
     // any token a client sends must not make a new span name or metric series.
     let original = req.method().as_str();
-    let method = known_method(req.method());
+    let method = common::metrics::http_method(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -205,24 +205,6 @@ fn server_attributes(
         fixed
     } else {
         &common::otlp::fixed::NONE
-    }
-}
-
-/// `http.request.method` as [`common::metrics::http_method`] bounds it, told by the
-/// parsed method (a standard one is an enum variant: no string compared).
-fn known_method(method: &http::Method) -> &'static str {
-    use http::Method;
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::PATCH => "PATCH",
-        Method::OPTIONS => "OPTIONS",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => common::metrics::http_method(method.as_str()),
     }
 }
 
@@ -432,25 +414,6 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&super::traceparent(&sc)).unwrap(),
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        );
-    }
-
-    #[test]
-    fn known_methods_are_bounded_as_the_metrics_bound_them() {
-        for name in [
-            "GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "BREW",
-            "get", "PROPFIND",
-        ] {
-            let method = http::Method::from_bytes(name.as_bytes()).unwrap();
-            assert_eq!(
-                super::known_method(&method),
-                common::metrics::http_method(name),
-                "{name}"
-            );
-        }
-        assert_eq!(
-            super::known_method(&http::Method::from_bytes(b"BREW").unwrap()),
-            "_OTHER"
         );
     }
 }

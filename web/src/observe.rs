@@ -31,7 +31,7 @@ pub async fn requests(State(app): State<AppState>, request: Request, next: Next)
     let elapsed = started.elapsed();
     let route_name = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     app.metrics
-        .http_request(method.as_str(), route_name, status, elapsed);
+        .http_request(&method, route_name, status, elapsed);
     app.insights.record_request(
         owner.as_deref().unwrap_or(GUEST),
         Visit {
