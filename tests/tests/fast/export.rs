@@ -233,6 +233,16 @@ fn plain_provider(url: reqwest::Url, limits: BatchLimits) -> (SdkTracerProvider,
     batching_provider(config(url, Duration::from_secs(10), false), limits)
 }
 
+/// [`batch_processor`] sending uncompressed to `url`, shared (by the SDK's provider and
+/// the direct tracers), and the counts of its exporter.
+fn plain_batch(
+    url: reqwest::Url,
+    limits: BatchLimits,
+) -> (Arc<EncodingBatchProcessor>, Arc<SpanCounts>) {
+    let (batch, counts) = batch_processor(config(url, Duration::from_secs(10), false), limits);
+    (Arc::new(batch), counts)
+}
+
 fn end_spans(provider: &SdkTracerProvider, scope: &'static str, names: &[&'static str]) {
     let tracer = provider.tracer(scope);
     for name in names {
@@ -332,8 +342,7 @@ async fn direct_spans_are_grouped_by_scope_in_every_batch() {
         max_batch: 4,
         delay: Duration::from_secs(3_600),
     };
-    let (batch, _counts) = batch_processor(config(url, Duration::from_secs(10), false), limits);
-    let batch = Arc::new(batch);
+    let (batch, _counts) = plain_batch(url, limits);
     let tracer = |scope| direct_tracer(&batch, scope);
     let (web, worker, web_again) = (tracer("web"), tracer("worker"), tracer("web"));
     let end = |tracer: &'static DirectTracer, name: &'static str| {
@@ -385,8 +394,7 @@ async fn direct_spans_kept_to_be_encoded_together_all_arrive_once_in_order() {
         max_batch: 1_000,
         delay: Duration::from_secs(3_600),
     };
-    let (batch, counts) = batch_processor(config(url, Duration::from_secs(10), false), limits);
-    let batch = Arc::new(batch);
+    let (batch, counts) = plain_batch(url, limits);
     let provider = SdkTracerProvider::builder()
         .with_span_processor(SdkSide(batch.clone()))
         .build();
