@@ -8,7 +8,8 @@
 //! entered-span stack, per-poll enter/exit, field visitors, a builder per span), nor the
 //! SDK's per-span machinery: they are [`DirectSpan`]s (`crate::otlp::direct`). The
 //! other spans are `tracing` spans (the worker's CONSUMER span, PRODUCER spans), and
-//! [`current`] finds whichever kind the code runs in.
+//! [`current`] is whichever kind the code runs in (the bridge makes an entered `tracing`
+//! span's context the current one).
 //! The query text is the parameterised SQL (`$1`, `$2`…): values never reach a span, so
 //! `db.query.text` is sanitised by construction.
 
@@ -43,47 +44,12 @@ impl Tracer {
     }
 }
 
-/// The span code runs in: the current `tracing` span if there is one (the worker's
-/// CONSUMER span, a PRODUCER span), else the current OpenTelemetry context's (a
-/// request's SERVER span). Neither, and what it is told goes nowhere.
-pub enum Current {
-    Tracing(tracing::Span),
-    Context(opentelemetry::Context),
-}
-
-pub fn current() -> Current {
-    if in_tracing_span() {
-        Current::Tracing(tracing::Span::current())
-    } else {
-        Current::Context(opentelemetry::Context::current())
-    }
-}
-
-/// Whether code runs in a `tracing` span, asked of the dispatcher: a request's work runs
-/// in none (its SERVER span is the OpenTelemetry context's), and a `Span` handle made
-/// and dropped to say so costs more.
-fn in_tracing_span() -> bool {
-    // `Current::is_known` would also be true of "known to be in no span".
-    tracing::dispatcher::get_default(|dispatch| dispatch.current_span().id().is_some())
-}
-
-/// The OpenTelemetry context of the span code runs in (see [`current`]): the parent of
-/// spans made here, what is propagated from here.
-pub fn current_context() -> opentelemetry::Context {
-    match current() {
-        Current::Tracing(span) => span.context(),
-        Current::Context(cx) => cx,
-    }
-}
-
-/// `f` given [`current_context`] where it lies, not a copy (a query span's start: no
-/// reference counts taken and given back). `f` must not attach a context.
-fn with_current_context<R>(f: impl FnOnce(&opentelemetry::Context) -> R) -> R {
-    if in_tracing_span() {
-        f(&tracing::Span::current().context())
-    } else {
-        opentelemetry::Context::map_current(f)
-    }
+/// The span code runs in, as the current OpenTelemetry context: a request's SERVER span
+/// (`http_span` makes it current while the request runs), or the `tracing` span entered
+/// (the worker's CONSUMER span, a PRODUCER span: the bridge makes an entered span's
+/// context current, `telemetry::otel_layer`). Neither, and what it is told goes nowhere.
+pub fn current() -> opentelemetry::Context {
+    opentelemetry::Context::current()
 }
 
 /// What a span can be told, whichever kind it is: the `tracing` spans (HTTP, messaging)
@@ -119,29 +85,6 @@ impl Marks for opentelemetry::Context {
 
     fn error_status(&mut self, message: String) {
         self.span().set_status(Status::error(message));
-    }
-}
-
-impl Marks for Current {
-    fn attribute(&mut self, attribute: KeyValue) {
-        match self {
-            Current::Tracing(span) => span.attribute(attribute),
-            Current::Context(cx) => cx.attribute(attribute),
-        }
-    }
-
-    fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>) {
-        match self {
-            Current::Tracing(span) => span.event(name, attributes),
-            Current::Context(cx) => cx.event(name, attributes),
-        }
-    }
-
-    fn error_status(&mut self, message: String) {
-        match self {
-            Current::Tracing(span) => span.error_status(message),
-            Current::Context(cx) => cx.error_status(message),
-        }
     }
 }
 
@@ -213,7 +156,8 @@ pub fn query(
         Some(user) => vec![KeyValue::new("enduser.id", user.to_owned())],
         None => Vec::new(),
     };
-    let span = with_current_context(|parent| {
+    // The parent where it lies, not a copy (no reference counts taken and given back).
+    let span = opentelemetry::Context::map_current(|parent| {
         tracer.start_fixed(name.into(), SpanKind::Client, fixed, attributes, parent)
     });
     QuerySpan {
@@ -238,11 +182,7 @@ pub fn record_error(span: &mut impl Marks, error_type: &str, error: &dyn std::fm
 
 /// The trace id of the current span as 32 hex digits (all zeros outside a trace).
 pub fn current_trace_id() -> String {
-    current_context()
-        .span()
-        .span_context()
-        .trace_id()
-        .to_string()
+    current().span().span_context().trace_id().to_string()
 }
 
 /// SQL laid out on one line, as it should read in a trace viewer. The queries are
@@ -254,17 +194,6 @@ fn one_line(sql: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn code_runs_in_a_tracing_span_only_inside_one() {
-        let _default = tracing::subscriber::set_default(tracing_subscriber::registry());
-        assert!(!super::in_tracing_span(), "no span entered: none");
-        assert!(matches!(super::current(), super::Current::Context(_)));
-        let span = tracing::info_span!("send jobs");
-        let _entered = span.enter();
-        assert!(super::in_tracing_span());
-        assert!(matches!(super::current(), super::Current::Tracing(_)));
-    }
-
     #[test]
     fn query_text_is_one_line() {
         assert!(!super::one_line("SELECT id\n  FROM todos\n WHERE id = $1"));

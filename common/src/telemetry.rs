@@ -292,10 +292,14 @@ impl Flusher {
 }
 
 /// The `tracing` → OpenTelemetry bridge, without busy/idle timings (two clock reads per
-/// enter and exit, on every poll of an instrumented future) and without OpenTelemetry
-/// context activation on enter (a `tracing` span's children find it through `tracing`;
-/// `Context::current()` is a request's SERVER span, which is no `tracing` span); and
-/// [`ContextEvents`] for log events inside such a span.
+/// enter and exit, on every poll of an instrumented future), with OpenTelemetry context
+/// activation on enter: inside a `tracing` span (the worker's CONSUMER span, a PRODUCER
+/// span) `Context::current()` is that span, as it is a request's SERVER span inside a
+/// request, so what looks for the span code runs in (`spans::current`, each query span's
+/// parent) asks only the context, never `tracing`'s dispatcher (three dynamic calls a
+/// query span on web's requests, ~0.27 µs a request in a cpu-clock profile). The few
+/// `tracing` spans pay an attach on enter instead. And [`ContextEvents`] for log events
+/// inside such a span.
 fn otel_layer<S>(tracer: SdkTracer) -> impl Layer<S>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
@@ -307,7 +311,7 @@ where
         .with_target(false)
         .with_level(false)
         .with_tracked_inactivity(false)
-        .with_context_activation(false)
+        .with_context_activation(true)
         .and_then(ContextEvents)
 }
 
@@ -625,6 +629,39 @@ mod tests {
         );
         let refused = super::sampler(Some("traceidratio"), Some("2")).expect_err("refused");
         assert!(refused.contains("OTEL_TRACES_SAMPLER_ARG"), "{refused}");
+    }
+
+    #[test]
+    fn an_entered_tracing_span_is_the_current_context() {
+        use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(super::otel_layer(provider.tracer("test")));
+        let _default = tracing::subscriber::set_default(subscriber);
+        assert!(
+            !crate::spans::current().has_active_span(),
+            "no span entered"
+        );
+
+        let span = tracing::info_span!("send jobs");
+        let entered = span.enter();
+        let inside = crate::spans::current();
+        assert!(inside.has_active_span());
+        assert_eq!(
+            inside.span().span_context(),
+            span.context().span().span_context(),
+            "the context is the entered span's"
+        );
+        let child = tracing::info_span!("child");
+        assert_eq!(
+            child.context().span().span_context().trace_id(),
+            span.context().span().span_context().trace_id(),
+            "a span made inside is in its trace"
+        );
+        drop(entered);
+        assert!(!crate::spans::current().has_active_span(), "exited: none");
     }
 
     #[test]

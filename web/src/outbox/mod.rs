@@ -89,7 +89,7 @@ impl Outbox {
             .message()
             .ok_or(AppError::NotFound("dead-lettered job"))?;
         let origin = job.origin().span().span_context().clone();
-        let cx = common::spans::current_context();
+        let cx = common::spans::current();
         let span = cx.span();
         if origin.is_valid() {
             span.add_link(origin, Vec::new());

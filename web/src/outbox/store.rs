@@ -20,7 +20,7 @@ pub async fn insert(
     message: &JobMessage,
     trace_id: &str,
 ) -> Result<(), sqlx::Error> {
-    let cx = db.ctx().into_baggage(common::spans::current_context());
+    let cx = db.ctx().into_baggage(common::spans::current());
     let fields = propagation::inject_fields(&cx);
     const SQL: &str = "INSERT INTO jobs (id, todo_id, kind, trace_id, traceparent, baggage) \
         VALUES ($1, $2, $3, $4, $5, $6)";
