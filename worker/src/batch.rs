@@ -66,7 +66,7 @@ impl Worker {
             .active(Fault::LostSpans, &RequestContext::default())
         {
             Some(fault) => {
-                fault.mark(&mut tracing::Span::current());
+                fault.mark(&mut common::spans::current());
                 tracing::warn!("lost_spans: this invocation's spans will not be exported");
                 self.spans.discard(true);
             }
