@@ -3,6 +3,7 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    sync::Arc,
     time::Duration,
 };
 
@@ -21,9 +22,10 @@ pub const PRINTED_TRACES: usize = 200;
 /// Traces being assembled until they are quiet, and the last ones printed.
 pub struct Console {
     quiet: Duration,
-    /// trace id → (its spans so far, when the last one arrived).
-    pending: HashMap<String, (Vec<Span>, Instant)>,
-    printed: HashMap<String, Vec<Span>>,
+    /// trace id → (its spans so far, when the last one arrived). The spans are the
+    /// receiver's own (shared, not copied).
+    pending: HashMap<String, (Vec<Arc<Span>>, Instant)>,
+    printed: HashMap<String, Vec<Arc<Span>>>,
     /// Printed trace ids, oldest first (to forget the oldest).
     printed_order: VecDeque<String>,
 }
@@ -38,7 +40,7 @@ impl Console {
         }
     }
 
-    pub fn add(&mut self, spans: Vec<Span>, now: Instant) {
+    pub fn add(&mut self, spans: Vec<Arc<Span>>, now: Instant) {
         for span in spans {
             let entry = self
                 .pending
@@ -71,7 +73,7 @@ impl Console {
         trees
     }
 
-    fn print(&mut self, trace_id: String, spans: Vec<Span>) -> String {
+    fn print(&mut self, trace_id: String, spans: Vec<Arc<Span>>) -> String {
         let (trace, note) = match self.printed.remove(&trace_id) {
             Some(mut earlier) => {
                 // Printed before: it moves to the back of the order (newest).
@@ -97,8 +99,8 @@ impl Console {
 mod tests {
     use super::*;
 
-    fn span(trace: &str, id: &str, name: &str) -> Span {
-        Span {
+    fn span(trace: &str, id: &str, name: &str) -> Arc<Span> {
+        Arc::new(Span {
             service: "web".into(),
             name: name.into(),
             kind: opentelemetry_proto::tonic::trace::v1::span::SpanKind::Internal,
@@ -112,7 +114,7 @@ mod tests {
             start_unix_nanos: 0,
             end_unix_nanos: 1_000_000,
             received_unix_ms: 0,
-        }
+        })
     }
 
     #[test]

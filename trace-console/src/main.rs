@@ -62,8 +62,8 @@ async fn main() -> std::process::ExitCode {
             _ = ticker.tick() => {},
             _ = tokio::signal::ctrl_c() => return std::process::ExitCode::SUCCESS,
         }
-        // Only what arrived since the last look is copied out of the receiver.
-        let new = receiver.spans_since(seq);
+        // Only what arrived since the last look, shared with the receiver, not copied.
+        let new = receiver.shared_spans_since(seq);
         seq = new.next;
         if new.missed > 0 {
             println!(

@@ -151,9 +151,14 @@ pub struct Since<T> {
 
 type Shared<T> = Arc<Mutex<Store<T>>>;
 
+/// Spans are kept behind an `Arc`: the console holds the same spans while it assembles
+/// and prints their traces, so each is in memory once, and handing the new ones over
+/// every 250 ms copies pointers, not each span's attributes (the soak, README).
+type SharedSpans = Shared<Arc<Span>>;
+
 #[derive(Clone)]
 pub struct Receiver {
-    spans: Shared<Span>,
+    spans: SharedSpans,
     metrics: Shared<MetricPoint>,
     pub addr: Option<SocketAddr>,
 }
@@ -221,6 +226,16 @@ impl Receiver {
 
     /// The spans that arrived from sequence number `seq` on (0: the first ever).
     pub fn spans_since(&self, seq: u64) -> Since<Span> {
+        let shared = self.shared_spans_since(seq);
+        Since {
+            items: shared.items.iter().map(|s| Span::clone(s)).collect(),
+            next: shared.next,
+            missed: shared.missed,
+        }
+    }
+
+    /// [`Self::spans_since`], the spans shared with the receiver rather than copied.
+    pub fn shared_spans_since(&self, seq: u64) -> Since<Arc<Span>> {
         self.spans.lock().expect("spans lock").since(seq)
     }
 
@@ -234,7 +249,7 @@ impl Receiver {
             .items
             .iter()
             .filter(|s| s.trace_id == trace_id)
-            .cloned()
+            .map(|s| Span::clone(s))
             .collect()
     }
 }
@@ -304,20 +319,21 @@ async fn export_metrics(
 }
 
 /// `{"spans": n}`: how many spans arrived (benchmarks count dropped spans with it).
-async fn stats(State(spans): State<Shared<Span>>) -> axum::Json<Value> {
+async fn stats(State(spans): State<SharedSpans>) -> axum::Json<Value> {
     let n = spans.lock().expect("spans lock").total;
     axum::Json(serde_json::json!({ "spans": n }))
 }
 
 /// One trace: span count, services, and when its last span arrived.
 async fn trace_summary(
-    State(spans): State<Shared<Span>>,
+    State(spans): State<SharedSpans>,
     axum::extract::Path(trace_id): axum::extract::Path<String>,
 ) -> axum::Json<Value> {
     let spans = spans.lock().expect("spans lock");
     let trace: Vec<&Span> = spans
         .items
         .iter()
+        .map(|s| &**s)
         .filter(|s| s.trace_id == trace_id)
         .collect();
     let mut services: Vec<&str> = trace.iter().map(|s| s.service.as_str()).collect();
@@ -339,7 +355,7 @@ async fn trace_summary(
 static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 async fn export(
-    State(spans): State<Shared<Span>>,
+    State(spans): State<SharedSpans>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Vec<u8>) {
@@ -360,7 +376,7 @@ async fn export(
         let service = service_name(resource_spans.resource.as_ref());
         for scope in resource_spans.scope_spans {
             for s in scope.spans {
-                received.push(Span {
+                received.push(Arc::new(Span {
                     service: service.clone(),
                     kind: SpanKind::try_from(s.kind).unwrap_or(SpanKind::Unspecified),
                     name: s.name,
@@ -378,7 +394,7 @@ async fn export(
                     start_unix_nanos: s.start_time_unix_nano,
                     end_unix_nanos: s.end_time_unix_nano,
                     received_unix_ms: now_ms,
-                });
+                }));
             }
         }
     }

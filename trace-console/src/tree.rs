@@ -1,17 +1,19 @@
 //! A received trace as a tree: [`common::trace_tree`]'s lines, from the receiver's spans.
 
+use std::borrow::Borrow;
+
 use common::trace_tree::TreeSpan;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 use crate::receiver::Span;
 
 /// The trace of `spans` (one trace's) as [`common::trace_tree::render`] prints it.
-pub fn render(spans: &[Span]) -> String {
+pub fn render<S: Borrow<Span>>(spans: &[S]) -> String {
     let trace_id = spans
         .first()
-        .map(|s| s.trace_id.as_str())
+        .map(|s| s.borrow().trace_id.as_str())
         .unwrap_or_default();
-    let tree: Vec<TreeSpan> = spans.iter().map(tree_span).collect();
+    let tree: Vec<TreeSpan> = spans.iter().map(|s| tree_span(s.borrow())).collect();
     common::trace_tree::render(trace_id, &tree)
 }
 
