@@ -1,23 +1,21 @@
 //! Log lines joined to traces. Every line written inside a span carries the trace and
 //! span ids of the OpenTelemetry span it belongs to, so a log search leads to the trace
-//! in Jaeger, and a trace id from the error page leads to its log lines.
+//! in Jaeger, and a trace id from the error page leads to its log lines. That span is the
+//! current OpenTelemetry context: a request's SERVER span, or the `tracing` span entered
+//! (the bridge makes its context current); a span only the console records (a library's
+//! debug span, with `RUST_LOG=debug`) is not exported, so its lines join the one around it.
 //! `LOG_FORMAT=json`: one JSON object per line, for ECS and Lambda (CloudWatch Logs
 //! Insights reads the fields); `text` (the default): readable, the ids at the end.
 //! Events inside spans still reach the trace as span events: tracing-opentelemetry's
 //! inside a `tracing` span, [`ContextEvents`] inside a span made with the OpenTelemetry
 //! API (a request's SERVER span, current as the OpenTelemetry context).
 
-use std::{
-    borrow::Cow,
-    fmt,
-    sync::{Arc, OnceLock},
-};
+use std::{borrow::Cow, fmt};
 
 use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId};
 use serde_json::{Map, Value};
 use tracing::{
-    Dispatch, Event, Subscriber,
-    dispatcher::WeakDispatch,
+    Event, Subscriber,
     field::{Field, Visit},
 };
 use tracing_subscriber::{
@@ -54,55 +52,29 @@ impl LogFormat {
     }
 }
 
-/// Where the formatters find the subscriber they run in, to look up a span's
-/// OpenTelemetry context: a layer beside them, handed the subscriber when it is
-/// installed. (Inside an event, `dispatcher::get_default` sees no scoped subscriber.)
-#[derive(Clone, Default)]
-pub struct DispatchSlot(Arc<OnceLock<WeakDispatch>>);
-
-impl<S: Subscriber> Layer<S> for DispatchSlot {
-    fn on_register_dispatch(&self, subscriber: &Dispatch) {
-        let _ = self.0.set(subscriber.downgrade());
-    }
-}
-
-/// The trace and span id of the span an event is inside, if it is in a sampled trace.
-fn ids<S, N>(slot: &DispatchSlot, ctx: &FmtContext<'_, S, N>) -> Option<(TraceId, SpanId)>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    let Some(span) = ctx.lookup_current() else {
-        // Outside any `tracing` span: the OpenTelemetry context's (a request's SERVER span).
-        return opentelemetry::Context::map_current(|cx| {
-            let sc = cx.span().span_context().clone();
-            sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
-        });
-    };
-    let dispatch = slot.0.get()?.upgrade()?;
-    // The OpenTelemetry span behind the `tracing` span (started now if it was not yet):
-    // no extension lock is held here, as get_otel_context requires.
-    let cx = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
-    let otel = cx.span();
-    let sc = otel.span_context();
-    sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+/// The trace and span id of the span an event is inside: the current OpenTelemetry
+/// context's (module docs), if it has a span.
+fn ids() -> Option<(TraceId, SpanId)> {
+    opentelemetry::Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+    })
 }
 
 /// Text: the compact line as tracing-subscriber writes it (without colours: it is
 /// written to a buffer first), then ` trace_id=… span_id=…`.
 pub struct TextWithIds {
     inner: format::Format<format::Compact>,
-    slot: DispatchSlot,
 }
 
-impl TextWithIds {
-    pub fn new(slot: DispatchSlot) -> Self {
+impl Default for TextWithIds {
+    fn default() -> Self {
         Self {
             inner: format::format()
                 .compact()
                 .with_target(false)
                 .with_ansi(false),
-            slot,
         }
     }
 }
@@ -118,7 +90,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let ids = ids(&self.slot, ctx);
+        let ids = ids();
         let mut line = String::new();
         self.inner
             .format_event(ctx, Writer::new(&mut line), event)?;
@@ -134,7 +106,7 @@ where
 
 /// JSON: `{"timestamp", "level", "target", "message", "trace_id", "span_id", "span",
 /// …the event's own fields}`, one object per line.
-pub struct JsonWithIds(pub DispatchSlot);
+pub struct JsonWithIds;
 
 impl<S, N> FormatEvent<S, N> for JsonWithIds
 where
@@ -154,7 +126,7 @@ where
         object.insert("timestamp".into(), timestamp.into());
         object.insert("level".into(), meta.level().as_str().into());
         object.insert("target".into(), meta.target().into());
-        if let Some((trace_id, span_id)) = ids(&self.0, ctx) {
+        if let Some((trace_id, span_id)) = ids() {
             object.insert("trace_id".into(), trace_id.to_string().into());
             object.insert("span_id".into(), span_id.to_string().into());
         }
@@ -319,24 +291,30 @@ mod tests {
         }
     }
 
-    /// What `body` logs in `format`, with the ids of the span it opens (if any).
+    /// What `body` logs in `format`, with the ids of the span it opens (if any). The
+    /// bridge as `telemetry` sets it up: an entered span's context is the current one,
+    /// and only spans at INFO and above are exported (the console prints all).
     fn capture(
         format: LogFormat,
         body: impl FnOnce() -> Option<(String, String)>,
     ) -> (String, Option<(String, String)>) {
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
         let buffer = Buffer::default();
-        let slot = DispatchSlot::default();
         let fmt = tracing_subscriber::fmt::layer()
             .with_writer(buffer.clone())
             .with_ansi(false);
         let fmt = match format {
-            LogFormat::Json => fmt.event_format(JsonWithIds(slot.clone())).boxed(),
-            LogFormat::Text => fmt.event_format(TextWithIds::new(slot.clone())).boxed(),
+            LogFormat::Json => fmt.event_format(JsonWithIds).boxed(),
+            LogFormat::Text => fmt.event_format(TextWithIds::default()).boxed(),
         };
         let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
-            .with(fmt.and_then(slot));
+            .with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer("test"))
+                    .with_context_activation(true)
+                    .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+            )
+            .with(fmt);
         let ids = tracing::subscriber::with_default(subscriber, body);
         let out = String::from_utf8(buffer.0.lock().expect("buffer").clone()).expect("UTF-8");
         (out, ids)
@@ -365,6 +343,30 @@ mod tests {
         assert_eq!(line["level"], "ERROR");
         assert_eq!(line["span"], "GET /");
         assert!(line["timestamp"].as_str().is_some_and(|t| t.contains('T')));
+    }
+
+    /// A span only the console records (below the bridge's filter, as a library's debug
+    /// span with `RUST_LOG=debug`) is not in the trace: a line inside it carries the ids
+    /// of the exported span around it, so it still leads to its trace.
+    #[test]
+    fn a_line_inside_a_span_only_the_console_records_joins_the_span_around_it() {
+        let (out, ids) = capture(LogFormat::Json, || {
+            let request = tracing::info_span!("GET /");
+            let _request = request.enter();
+            let sc = request.context().span().span_context().clone();
+            let inner = tracing::debug_span!("pool.acquire");
+            let _inner = inner.enter();
+            tracing::warn!("slow to acquire");
+            Some((sc.trace_id().to_string(), sc.span_id().to_string()))
+        });
+        let (trace_id, span_id) = ids.expect("ids");
+        let line: Value = serde_json::from_str(out.trim()).expect("JSON");
+        assert_eq!(line["trace_id"], trace_id.as_str(), "{line}");
+        assert_eq!(line["span_id"], span_id.as_str(), "{line}");
+        assert_eq!(
+            line["span"], "pool.acquire",
+            "the console's own span: {line}"
+        );
     }
 
     #[test]
@@ -414,7 +416,6 @@ mod tests {
             .build();
         let tracer = provider.tracer("test");
         let buffer = Buffer::default();
-        let slot = DispatchSlot::default();
         let subscriber = tracing_subscriber::registry()
             .with(
                 tracing_opentelemetry::layer()
@@ -425,8 +426,7 @@ mod tests {
                 tracing_subscriber::fmt::layer()
                     .with_writer(buffer.clone())
                     .with_ansi(false)
-                    .event_format(JsonWithIds(slot.clone()))
-                    .and_then(slot),
+                    .event_format(JsonWithIds),
             );
         let cx = opentelemetry::Context::current_with_span(tracer.start("GET /"));
         tracing::subscriber::with_default(subscriber, || {

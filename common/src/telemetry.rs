@@ -53,7 +53,7 @@ use tracing_subscriber::{
 use crate::{
     config,
     console_spans::ConsoleSpans,
-    logs::{ContextEvents, DispatchSlot, JsonWithIds, LogFormat, TextWithIds},
+    logs::{ContextEvents, JsonWithIds, LogFormat, TextWithIds},
     metrics::Metrics,
     otlp::{
         SpanCounts, SpanParts, SpanSink,
@@ -321,17 +321,14 @@ fn console_layer<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    let slot = DispatchSlot::default();
     match format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .event_format(JsonWithIds(slot.clone()))
+            .event_format(JsonWithIds)
             .with_ansi(false)
-            .and_then(slot)
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .event_format(TextWithIds::new(slot.clone()))
+            .event_format(TextWithIds::default())
             .with_ansi(false)
-            .and_then(slot)
             .boxed(),
     }
 }
