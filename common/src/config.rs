@@ -6,7 +6,7 @@
 //! * answers `--print-env` with each variable it reads and its default, and
 //!   `--print-env=json` with the same as JSON (scripts/check-env-drift.py compares that
 //!   with docker-compose.yml and infra/), then exits. The variables its libraries read
-//!   ([`LibraryVar`]: OpenTelemetry, the AWS SDK, the Lambda runtime) are listed too.
+//!   ([`LibraryVars`]: OpenTelemetry, the AWS SDK, the Lambda runtime) are listed too.
 
 use std::fmt::Write as _;
 
@@ -59,268 +59,103 @@ impl FaultArgs {
     }
 }
 
-/// A variable a library reads (not the binary's own code), listed by `--print-env`.
+/// The variables a library reads (not the binary's own code), listed by `--print-env`:
+/// the library's name, then one variable a line, `NAME | default | meaning` (the
+/// default in words: what applies when it is unset).
 #[derive(Debug, Clone, Copy)]
-pub struct LibraryVar {
-    pub name: &'static str,
-    /// What applies when it is unset, in words.
-    pub default: &'static str,
-    pub meaning: &'static str,
-    pub library: &'static str,
-}
+pub struct LibraryVars(pub &'static str, pub &'static str);
 
-const fn lib(
-    library: &'static str,
-    name: &'static str,
-    default: &'static str,
-    meaning: &'static str,
-) -> LibraryVar {
-    LibraryVar {
-        name,
-        default,
-        meaning,
-        library,
+impl LibraryVars {
+    /// Each variable: (name, default, meaning).
+    fn vars(self) -> impl Iterator<Item = [&'static str; 3]> {
+        self.1.lines().filter(|l| !l.trim().is_empty()).map(|line| {
+            let mut fields = line.split('|').map(str::trim);
+            [(); 3].map(|()| fields.next().unwrap_or_default())
+        })
     }
 }
 
-/// What the OpenTelemetry SDK and `tracing` read in every binary that exports telemetry.
-pub const TELEMETRY_VARS: &[LibraryVar] = &[
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "unset: spans printed to the console",
-        "OTLP/HTTP base URL for traces and metrics",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "",
-        "traces only, a full /v1/traces URL",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-        "",
-        "metrics only, a full URL (compose: Prometheus's OTLP receiver)",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "",
-        "headers on every export",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-        "10000 (worker: 1000)",
-        "each export's timeout, ms",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        "",
-        "the traces export's",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-        "",
-        "the metrics export's",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
-        "none",
-        "gzip or none",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "http/protobuf",
-        "the only one supported",
-    ),
-    lib(
-        "traced-todo",
-        "LOG_FORMAT",
-        "text",
-        "json: one JSON object per line (ECS, Lambda); either way with trace_id and span_id",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_SERVICE_NAME",
-        "todo-web, todo-worker",
-        "service.name",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_RESOURCE_ATTRIBUTES",
-        "",
-        "more resource attributes",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_SDK_DISABLED",
-        "false",
-        "true: no OpenTelemetry at all",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_METRICS_EXPORTER",
-        "otlp",
-        "none: no metrics (spans still exported)",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_TRACES_SAMPLER",
-        "parentbased_always_on",
-        "always_on, always_off, traceidratio, parentbased_*; others refused",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_TRACES_SAMPLER_ARG",
-        "",
-        "a ratio sampler's ratio, 0 to 1 (unset: 1)",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_BSP_SCHEDULE_DELAY",
-        "1000",
-        "batch export interval, ms",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_BSP_MAX_QUEUE_SIZE",
-        "8192",
-        "spans buffered before dropping",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-        "2048",
-        "spans per export (the SDK's 512: fewer exports under load)",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_BSP_EXPORT_TIMEOUT",
-        "",
-        "(unused: each export's timeout is OTEL_EXPORTER_OTLP_TIMEOUT)",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
-        "",
-        "(unused: one export at a time)",
-    ),
-    lib(
-        "opentelemetry",
-        "OTEL_METRIC_EXPORT_INTERVAL",
-        "60000",
-        "metrics export interval, ms",
-    ),
-    lib("opentelemetry", "OTEL_METRIC_EXPORT_TIMEOUT", "", ""),
-    lib(
-        "opentelemetry",
-        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-        "128",
-        "",
-    ),
-    lib("opentelemetry", "OTEL_SPAN_EVENT_COUNT_LIMIT", "128", ""),
-    lib("opentelemetry", "OTEL_SPAN_LINK_COUNT_LIMIT", "128", ""),
-];
+/// What the OpenTelemetry SDK and its exporter read in every binary that exports.
+pub const TELEMETRY_VARS: LibraryVars = LibraryVars(
+    "opentelemetry",
+    "
+OTEL_EXPORTER_OTLP_ENDPOINT | http://localhost:4318 | OTLP/HTTP base URL for traces and metrics (http:// or https://)
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT | | traces only, a full /v1/traces URL
+OTEL_EXPORTER_OTLP_METRICS_ENDPOINT | | metrics only, a full URL (compose: Prometheus's OTLP receiver)
+OTEL_EXPORTER_OTLP_HEADERS | | headers on every export
+OTEL_EXPORTER_OTLP_TIMEOUT | 10000 (worker: 1000) | each export's timeout, ms
+OTEL_EXPORTER_OTLP_TRACES_TIMEOUT | | the traces export's
+OTEL_EXPORTER_OTLP_METRICS_TIMEOUT | | the metrics export's
+OTEL_EXPORTER_OTLP_COMPRESSION | none | gzip or none
+OTEL_EXPORTER_OTLP_PROTOCOL | http/protobuf | the only one supported
+OTEL_SERVICE_NAME | todo-web, todo-worker | service.name
+OTEL_RESOURCE_ATTRIBUTES | | more resource attributes
+OTEL_SDK_DISABLED | false | true: no spans, no metrics
+OTEL_TRACES_EXPORTER | otlp | none: no spans exported
+OTEL_METRICS_EXPORTER | otlp | none: no metrics exported
+OTEL_TRACES_SAMPLER | parentbased_always_on | always_on, always_off, traceidratio, parentbased_*; others refused
+OTEL_TRACES_SAMPLER_ARG | | a ratio sampler's ratio, 0 to 1 (unset: 1)
+OTEL_BSP_SCHEDULE_DELAY | 5000 | batch export interval, ms
+OTEL_BSP_MAX_QUEUE_SIZE | 2048 | spans buffered before dropping
+OTEL_BSP_MAX_EXPORT_BATCH_SIZE | 512 | spans per export
+OTEL_METRIC_EXPORT_INTERVAL | 60000 | metrics export interval, ms
+OTEL_METRIC_EXPORT_TIMEOUT | 30000 | ms
+OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT | 128 |
+OTEL_SPAN_EVENT_COUNT_LIMIT | 128 |
+OTEL_SPAN_LINK_COUNT_LIMIT | 128 |
+",
+);
 
-/// What `tracing`'s filter reads in every binary.
-pub const LOG_VARS: &[LibraryVar] = &[lib(
+/// What the log lines read in every binary (`tracing`'s filter, and the format).
+pub const LOG_VARS: LibraryVars = LibraryVars(
     "tracing",
-    "RUST_LOG",
-    "info (chatty libraries at warn)",
-    "what is printed (not what is exported)",
-)];
+    "
+RUST_LOG | info (chatty libraries at warn) | what is printed (not what is exported)
+LOG_FORMAT | text | json: one JSON object per line (ECS, Lambda); either way with trace_id and span_id
+",
+);
 
 /// What the AWS SDK reads (web and esm talk to SQS).
-pub const AWS_SDK_VARS: &[LibraryVar] = &[
-    lib("aws-sdk", "AWS_REGION", "us-east-1", "the region"),
-    lib(
-        "aws-sdk",
-        "AWS_DEFAULT_REGION",
-        "",
-        "the region, older name",
-    ),
-    lib(
-        "aws-sdk",
-        "AWS_ENDPOINT_URL",
-        "",
-        "every service's endpoint",
-    ),
-    lib(
-        "aws-sdk",
-        "AWS_ENDPOINT_URL_SQS",
-        "unset: AWS",
-        "SQS's endpoint: moto, ElasticMQ, LocalStack",
-    ),
-    lib(
-        "aws-sdk",
-        "AWS_ACCESS_KEY_ID",
-        "",
-        "credentials (AWS: the task role instead)",
-    ),
-    lib("aws-sdk", "AWS_SECRET_ACCESS_KEY", "", ""),
-    lib("aws-sdk", "AWS_SESSION_TOKEN", "", ""),
-    lib("aws-sdk", "AWS_PROFILE", "", ""),
-    lib(
-        "aws-sdk",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "",
-        "set by ECS",
-    ),
-    lib("aws-sdk", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "", ""),
-    lib("aws-sdk", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "", ""),
-    lib("aws-sdk", "AWS_EC2_METADATA_DISABLED", "", ""),
-];
+pub const AWS_SDK_VARS: LibraryVars = LibraryVars(
+    "aws-sdk",
+    "
+AWS_REGION | us-east-1 | the region
+AWS_DEFAULT_REGION | | the region, older name
+AWS_ENDPOINT_URL | | every service's endpoint
+AWS_ENDPOINT_URL_SQS | unset: AWS | SQS's endpoint: moto, ElasticMQ, LocalStack
+AWS_ACCESS_KEY_ID | | credentials (AWS: the task role instead)
+AWS_SECRET_ACCESS_KEY | |
+AWS_SESSION_TOKEN | |
+AWS_PROFILE | |
+AWS_CONTAINER_CREDENTIALS_RELATIVE_URI | | set by ECS
+AWS_CONTAINER_CREDENTIALS_FULL_URI | |
+AWS_CONTAINER_AUTHORIZATION_TOKEN | |
+AWS_EC2_METADATA_DISABLED | |
+",
+);
 
 /// What the Lambda runtime (AWS, the emulator, `cargo lambda watch`) sets for the worker.
-pub const LAMBDA_VARS: &[LibraryVar] = &[
-    lib(
-        "lambda_runtime",
-        "AWS_LAMBDA_RUNTIME_API",
-        "required",
-        "the Runtime API's address",
-    ),
-    lib(
-        "lambda_runtime",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "required",
-        "the invocation span's name",
-    ),
-    lib(
-        "lambda_runtime",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        "required",
-        "",
-    ),
-    lib(
-        "lambda_runtime",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "required",
-        "",
-    ),
-    lib("lambda_runtime", "AWS_LAMBDA_LOG_STREAM_NAME", "", ""),
-    lib("lambda_runtime", "AWS_LAMBDA_LOG_GROUP_NAME", "", ""),
-    lib("lambda_runtime", "AWS_LAMBDA_MAX_CONCURRENCY", "", ""),
-    lib(
-        "lambda_runtime",
-        "AWS_LAMBDA_FUNCTION_TIMEOUT",
-        "",
-        "the emulator's timeout, s",
-    ),
-    lib("lambda_runtime", "_HANDLER", "", ""),
-    lib("lambda_runtime", "_X_AMZN_TRACE_ID", "", "X-Ray header"),
-];
+pub const LAMBDA_VARS: LibraryVars = LibraryVars(
+    "lambda_runtime",
+    "
+AWS_LAMBDA_RUNTIME_API | required | the Runtime API's address
+AWS_LAMBDA_FUNCTION_NAME | required | the invocation span's name
+AWS_LAMBDA_FUNCTION_MEMORY_SIZE | required |
+AWS_LAMBDA_FUNCTION_VERSION | required |
+AWS_LAMBDA_LOG_STREAM_NAME | |
+AWS_LAMBDA_LOG_GROUP_NAME | |
+AWS_LAMBDA_MAX_CONCURRENCY | |
+AWS_LAMBDA_FUNCTION_TIMEOUT | | the emulator's timeout, s
+_HANDLER | |
+_X_AMZN_TRACE_ID | | X-Ray header (set by the runtime each invocation)
+",
+);
 
 /// The binary's configuration from its environment (and flags, clap's), or, for
 /// `--print-env[=json]`, its variables printed and the process ended.
 pub fn load<C: clap::Parser>(
     binary: &'static str,
-    library: &[&[LibraryVar]],
+    library: &[LibraryVars],
 ) -> Result<C, ConfigError> {
     let mut command = C::command().name(binary);
     // A variable set to nothing (`PORT=` in a compose file or a template) means "not
@@ -355,7 +190,7 @@ pub fn load<C: clap::Parser>(
 pub fn describe(
     command: &clap::Command,
     binary: &str,
-    library: &[&[LibraryVar]],
+    library: &[LibraryVars],
     json: bool,
 ) -> String {
     let own: Vec<(String, Option<String>, String)> = command
@@ -371,10 +206,10 @@ pub fn describe(
         })
         .collect();
     // A variable the binary declares itself (esm's AWS_REGION) is listed once, as its own.
-    let libs: Vec<&LibraryVar> = library
+    let libs: Vec<(&str, [&str; 3])> = library
         .iter()
-        .flat_map(|l| l.iter())
-        .filter(|v| own.iter().all(|(name, _, _)| name != v.name))
+        .flat_map(|l| l.vars().map(|v| (l.0, v)))
+        .filter(|(_, [name, ..])| own.iter().all(|(own, _, _)| own != name))
         .collect();
     if json {
         let mut vars: Vec<serde_json::Value> = own
@@ -383,9 +218,9 @@ pub fn describe(
                 serde_json::json!({ "name": name, "default": default, "help": help, "source": binary })
             })
             .collect();
-        vars.extend(libs.iter().map(|v| {
-            serde_json::json!({ "name": v.name, "default": (!v.default.is_empty()).then_some(v.default),
-                "help": v.meaning, "source": v.library })
+        vars.extend(libs.iter().map(|(library, [name, default, meaning])| {
+            serde_json::json!({ "name": name, "default": (!default.is_empty()).then_some(default),
+                "help": meaning, "source": library })
         }));
         return format!(
             "{}\n",
@@ -405,12 +240,12 @@ pub fn describe(
     }
     if !libs.is_empty() {
         out.push_str("# read by its libraries (OpenTelemetry, the AWS SDK, the Lambda runtime):\n");
-        for v in libs {
-            let default = match v.default {
+        for (_, [name, default, meaning]) in libs {
+            let default = match default {
                 "" => String::new(),
                 d => format!(" [{d}]"),
             };
-            let _ = writeln!(out, "#   {:<40} {}{default}", v.name, v.meaning);
+            let _ = writeln!(out, "#   {name:<40} {meaning}{default}");
         }
     }
     out

@@ -1,11 +1,7 @@
-//! The database as web and worker use it: a [`Database`] (the pool, the fault switches,
-//! the metrics and an optional observer, made once at start-up) and, per request or SQS
-//! record, a [`Db`]: the same for one piece of work, whose user and fault scope every
-//! query span, injected fault and measurement takes.
-//!
-//! Every query goes through [`Db::run`] in its CLIENT span ([`Db::span`]), which applies
-//! the `db_unavailable` and `slow_db` faults, marks a failed query's span, and reports
-//! the query's duration to the metrics and the observer.
+//! The database as web and worker use it: a [`Database`] made at start-up and, per
+//! request or SQS record, a [`Db`] with that work's session. Every query goes through
+//! [`Db::run`] in its CLIENT span ([`Db::span`]), which applies the `db_unavailable` and
+//! `slow_db` faults, marks a failed query's span, and reports its duration.
 
 use std::{
     future::Future,
@@ -14,14 +10,14 @@ use std::{
 };
 
 use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::SdkTracer;
 use sqlx::{Connection, PgPool, Postgres, Transaction, postgres::PgPoolOptions};
-use tracing::instrument::WithSubscriber;
 
 use crate::{
-    context::RequestContext,
     faults::{Fault, Faults},
     metrics::Metrics,
-    spans::{self, Marks, QuerySpan, Tracer},
+    session::Session,
+    spans::{self, Marks, QuerySpan},
 };
 
 /// A connection idle longer than this is pinged before a query gets it: under load a
@@ -30,14 +26,10 @@ use crate::{
 pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// The pool web and worker query through: at most `size` connections, a query waits
-/// at most 3 s for one. sqlx pings every connection as it goes back to the pool, and by
-/// default once more as it comes out: two of every query's three round trips to
-/// PostgreSQL (a 20-row page's two queries made six; ~13 % of web's CPU time per
-/// request, most of it in the kernel). A connection that passed its ping on release a
-/// moment ago is taken as it is; one idle longer than [`PING_IDLE_AFTER`] (a Lambda
-/// thawed, a quiet demo) is pinged first, as before, so a server that went away
-/// meanwhile costs a new connection, not a failed query. (sqlx's own recipe, from its
-/// issue #1743.)
+/// at most 3 s for one. A connection is pinged before a query gets it only when it sat
+/// idle over [`PING_IDLE_AFTER`] (sqlx's own recipe, its issue #1743): sqlx pings it on
+/// release already, and a second ping on acquire made two of a query's three round
+/// trips to PostgreSQL.
 pub fn pool_options(size: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(size)
@@ -66,7 +58,9 @@ struct Shared {
     pool: PgPool,
     faults: Faults,
     metrics: Metrics,
-    tracer: Tracer,
+    tracer: Option<SdkTracer>,
+    /// `server.address`, `server.port`, `db.namespace`: the same on every query span.
+    server: Arc<[KeyValue]>,
     observer: Option<Arc<dyn QueryObserver>>,
 }
 
@@ -74,17 +68,26 @@ impl Database {
     /// Queries on `pool`, with these fault switches and metrics, and no spans until
     /// [`Database::traced_by`] gives it a tracer.
     pub fn new(pool: PgPool, faults: Faults, metrics: Metrics) -> Self {
+        let options = pool.connect_options();
+        let mut server = vec![
+            KeyValue::new("server.address", options.get_host().to_owned()),
+            KeyValue::new("server.port", i64::from(options.get_port())),
+        ];
+        if let Some(database) = options.get_database() {
+            server.push(KeyValue::new("db.namespace", database.to_owned()));
+        }
         Self(Arc::new(Shared {
             pool,
             faults,
             metrics,
-            tracer: Tracer::disabled(),
+            tracer: None,
+            server: server.into(),
             observer: None,
         }))
     }
 
-    /// The same database, with a CLIENT span for every query.
-    pub fn traced_by(self, tracer: Tracer) -> Self {
+    /// The same database, with a CLIENT span for every query (none without a tracer).
+    pub fn traced_by(self, tracer: Option<SdkTracer>) -> Self {
         Self(Arc::new(Shared {
             tracer,
             ..(*self.0).clone()
@@ -99,9 +102,15 @@ impl Database {
         }))
     }
 
-    /// What makes its query spans (the fault switches' own queries use it too).
-    pub fn tracer(&self) -> &Tracer {
-        &self.0.tracer
+    /// What makes its query spans (and web's SERVER spans).
+    pub fn tracer(&self) -> Option<&SdkTracer> {
+        self.0.tracer.as_ref()
+    }
+
+    /// A query's CLIENT span for `user` (see [`spans::query`]), outside any request's
+    /// faults (the fault switches' own queries).
+    pub fn span(&self, name: &'static str, sql: &'static str, user: Option<&str>) -> QuerySpan {
+        spans::query(self.0.tracer.as_ref(), &self.0.server, name, sql, user)
     }
 
     /// The pool itself, for what is deliberately untraced and free of faults (the
@@ -110,11 +119,11 @@ impl Database {
         &self.0.pool
     }
 
-    /// The database as the work of `ctx` sees it.
-    pub fn for_work(&self, ctx: RequestContext) -> Db {
+    /// The database as the work of `session` sees it.
+    pub fn for_work(&self, session: Session) -> Db {
         Db {
             database: self.clone(),
-            ctx,
+            session,
         }
     }
 }
@@ -123,7 +132,7 @@ impl Database {
 #[derive(Clone)]
 pub struct Db {
     database: Database,
-    ctx: RequestContext,
+    session: Session,
 }
 
 impl Db {
@@ -131,20 +140,20 @@ impl Db {
         &self.database.0.pool
     }
 
-    pub fn ctx(&self) -> &RequestContext {
-        &self.ctx
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
     /// Whether `fault` fires for this work (for faults that live in a query's caller,
     /// such as `n_plus_one`).
     pub fn fault(&self, fault: Fault) -> Option<crate::faults::Active> {
-        self.database.0.faults.active(fault, &self.ctx)
+        self.database.0.faults.active(fault, &self.session)
     }
 
     /// A query's CLIENT span (see [`spans::query`]) for this work's user, a child of the
-    /// current `tracing` span.
+    /// span code runs in.
     pub fn span(&self, name: &'static str, sql: &'static str) -> QuerySpan {
-        spans::query(&self.database.0.tracer, name, sql, self.ctx.user.as_deref())
+        self.database.span(name, sql, self.session.user.as_deref())
     }
 
     /// Runs a query inside `query`'s span (which ends with it), applying the
@@ -166,7 +175,7 @@ impl Db {
     {
         let started = Instant::now();
         let faults = &self.database.0.faults;
-        if let Some(fault) = faults.active(Fault::DbUnavailable, &self.ctx) {
+        if let Some(fault) = faults.active(Fault::DbUnavailable, &self.session) {
             fault.mark(query);
             spans::record_error(
                 query,
@@ -177,17 +186,12 @@ impl Db {
             // What sqlx reports when no connection can be had: callers treat it as an outage.
             return Err(sqlx::Error::PoolTimedOut);
         }
-        if let Some(fault) = faults.active(Fault::SlowDb, &self.ctx) {
+        if let Some(fault) = faults.active(Fault::SlowDb, &self.session) {
             fault.mark(query);
             let latency = Duration::from_millis(fault.param("latency_ms"));
             tokio::time::sleep(latency).await;
         }
-        // sqlx polls its row stream in the `tracing` span current when the stream was
-        // made (`in_current_span`), entering and leaving it for every row: the SERVER span,
-        // twenty times for a page of twenty to-dos. The query runs with no subscriber
-        // instead; its span in the trace is the one made above. (sqlx's own log of a slow
-        // statement goes with it: the span has the duration.)
-        let result = fut.with_subscriber(tracing::Dispatch::none()).await;
+        let result = fut.await;
         if let Err(e) = &result {
             spans::record_error(query, "db_error", e);
         }
@@ -203,7 +207,7 @@ impl Db {
 
     fn observe(&self, operation: &'static str, elapsed: Duration, ok: bool) {
         let shared = &self.database.0;
-        let user = self.ctx.user.as_deref();
+        let user = self.session.user.as_deref();
         shared.metrics.db_operation(user, operation, elapsed, ok);
         if let Some(observer) = &shared.observer {
             observer.query(user, operation, elapsed, ok);

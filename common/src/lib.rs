@@ -1,39 +1,31 @@
-//! What web, worker and the local event source mapping share. Modules depend one way:
-//! `context`, `spans`, `metrics`, `job`, `propagation`, `messaging`, `config`, `sqs`,
-//! `shutdown` depend on no other module here; `faults` on `context` and `spans`; `db` on
-//! `faults`, `metrics`, `spans`, `context`; `telemetry` on `config`, `metrics` and
-//! `console_spans`, which depends on `trace_tree`.
+//! What web, the worker and the local event source mapping share. Modules depend one
+//! way: [`telemetry`] on nothing here (copy it into your own service); `session`,
+//! `spans`, `metrics`, `job`, `messaging`, `config`, `sqs`, `shutdown` on no other
+//! module; `faults` on `session` and `spans`; `db` on `faults`, `metrics`, `spans`,
+//! `session`.
 //!
-//! * [`context`]: the user and fault scope of a piece of work (a value, and W3C baggage).
-//! * [`spans`]: DB client spans, error marking, the current trace id.
+//! * [`telemetry`]: the OpenTelemetry providers, W3C propagation (also in SQS message
+//!   attributes), log lines with trace ids.
+//! * [`session`]: the user and fault scope a piece of work comes from.
+//! * [`spans`]: DB client spans, marking a span failed, the current trace id.
 //! * [`faults`]: the fault catalogue, the [`faults::Faults`] handle, the settings table.
 //! * [`db`]: the database with spans, faults and measurements on every query.
-//! * [`metrics`]: OTLP metrics (HTTP and DB durations, jobs, queue age).
-//! * [`telemetry`]: tracing + OpenTelemetry set-up, flushing, the `lost_spans` gate.
-//! * [`console_spans`], [`trace_tree`]: with no OTLP endpoint, each trace printed as a
-//!   tree (trace-console prints the same lines).
-//! * [`propagation`]: W3C trace context in and out of SQS message attributes.
-//! * [`messaging`]: SQS PRODUCER/CONSUMER spans.
-//! * [`job`]: the versioned JSON body of a job message.
+//! * [`metrics`]: the OTLP metrics (HTTP and DB durations, jobs, the app's own).
+//! * [`messaging`]: SQS PRODUCER/CONSUMER spans. [`job`]: a job message's JSON body.
 //! * [`config`]: typed configuration from the environment, `--print-env`.
 //! * [`sqs`]: the SQS client. [`shutdown`]: SIGTERM / Ctrl-C.
 
 pub mod config;
-pub mod console_spans;
-pub mod context;
 pub mod db;
 pub mod faults;
 pub mod job;
-pub mod logs;
 pub mod messaging;
 pub mod metrics;
-pub mod otlp;
-pub mod propagation;
+pub mod session;
 pub mod shutdown;
 pub mod spans;
 pub mod sqs;
 pub mod telemetry;
-pub mod trace_tree;
 
 /// A binary's exit: success, or the error (with its causes) on stderr and failure.
 pub fn exit_code(name: &str, result: anyhow::Result<()>) -> std::process::ExitCode {

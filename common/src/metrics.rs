@@ -1,23 +1,17 @@
-//! Metrics over OTLP (same endpoint as traces): the numbers behind "up is not working".
-//! A [`Metrics`] value holds the instruments; web and worker keep one and record through
-//! it (a disabled one records nothing when nothing is exported).
+//! Metrics over OTLP: the numbers behind "up is not working". A [`Metrics`] value holds
+//! the instruments; web and worker record through it (a disabled one records nothing).
 //!
 //! * `http.server.request.duration` (s): method, route, status (web)
-//! * `db.client.operation.duration` (s): operation, and `enduser.id` with bounded
-//!   cardinality (the first 100 users, then `other`) (web, worker)
-//! * `jobs.processed`: kind and outcome (`done`, `duplicate`, `todo_gone`, `failed`, `dead`) (worker)
-//! * `jobs.queue.oldest_age` (s): age of the oldest job not yet done (web)
-//!
-//! Application metrics (web), the "are you pleasing your users?" figures:
-//! * `todo.created`, `todo.completed` ({todo}): per `enduser.id` (bounded as above)
-//! * `todo.completion.duration` (s): created → completed, per `enduser.id`
-//! * `todo.active_users` ({user}): signed-in users seen in the last hour, by
-//!   `todo.user.outcome`: `error` (at least one response ≥ 500) or `ok` (every click
-//!   worked)
-//!
-//! `todo.` is the app's own namespace (the semantic conventions have none for it).
+//! * `db.client.operation.duration` (s): operation, `enduser.id` (the first 100 users,
+//!   then `other`) (web, worker)
+//! * `jobs.processed`: kind and outcome (worker); `jobs.queue.oldest_age` (s) (web)
+//! * the app's own (`todo.`: the conventions have no namespace for it), per `enduser.id`
+//!   (bounded as above): `todo.created`, `todo.completed`, `todo.completion.duration`
+//!   (s); and `todo.active_users`, signed-in users of the last hour by
+//!   `todo.user.outcome`: `error` (a response ≥ 500) or `ok`.
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
@@ -31,33 +25,17 @@ use opentelemetry::{
         BoundCounter, BoundHistogram, Counter, Histogram, Meter, MeterProvider, NoopMeterProvider,
     },
 };
-use rustc_hash::FxHashMap;
+
+use crate::session::OTHER as OTHER_USER;
 
 /// Distinct `enduser.id` values on metrics before the rest count as `other`.
 pub const MAX_USERS: usize = 100;
-use crate::context::OTHER as OTHER_USER;
 
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
 
 /// A key (route or user) → its series, each with the rest of its attribute values.
-/// FxHash, not std's SipHash: four look-ups a request, keys from a bounded set (route
-/// templates, at most [`MAX_USERS`] users), so flooding one bucket gains nothing.
-type SeriesMap<K> = RwLock<FxHashMap<Box<str>, Vec<(K, BoundHistogram<f64>)>>>;
-
-/// A `&'static str` attribute value (a method, an operation: each from a closed set of
-/// literals) told apart by its address and length, not its text: the series' look-up
-/// compared each candidate's text (a `memcmp` call, on lines cold by then) three times a
-/// request. The same text at two addresses makes two entries bound to the same
-/// attributes, which the SDK aggregates as one series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Literal(usize, usize);
-
-impl Literal {
-    fn of(text: &'static str) -> Self {
-        Self(text.as_ptr() as usize, text.len())
-    }
-}
+type SeriesMap<K> = RwLock<HashMap<Box<str>, Vec<(K, BoundHistogram<f64>)>>>;
 
 /// Each series (one set of attribute values) is bound once, on its first measurement,
 /// and kept: recording into a bound series is one lookup here and an atomic add there,
@@ -74,11 +52,11 @@ struct Inner {
     /// For gauges whose values live elsewhere ([`Metrics::observe_users`]).
     meter: Meter,
     /// route → (method, status, series).
-    http_series: SeriesMap<(Literal, u16)>,
+    http_series: SeriesMap<(&'static str, u16)>,
     /// user (at most [`MAX_USERS`] of them, then [`OTHER_USER`]) → (operation, ok, series).
-    db_series: SeriesMap<(Literal, bool)>,
+    db_series: SeriesMap<(&'static str, bool)>,
     /// user (bounded as for `db_series`) → their to-do series.
-    kpi_series: RwLock<FxHashMap<Box<str>, TodoSeries>>,
+    kpi_series: RwLock<HashMap<Box<str>, TodoSeries>>,
     /// Milliseconds, set by web's relay; read by the gauge's callback.
     oldest_job_ms: Arc<AtomicU64>,
 }
@@ -95,6 +73,11 @@ impl Metrics {
     /// The instruments, on `provider`'s meter.
     pub fn new(provider: &dyn MeterProvider) -> Self {
         Self::build(provider, true)
+    }
+
+    /// On `provider`'s meter, or [`Metrics::disabled`] when metrics are not exported.
+    pub fn on(provider: Option<&opentelemetry_sdk::metrics::SdkMeterProvider>) -> Self {
+        provider.map_or_else(Self::disabled, |p| Self::new(p))
     }
 
     /// Records nothing (no metrics exporter).
@@ -182,7 +165,7 @@ impl Metrics {
         record(
             &self.0.http_series,
             route,
-            (Literal::of(method), status),
+            (method, status),
             elapsed,
             || route.into(),
             |route| {
@@ -205,11 +188,11 @@ impl Metrics {
         if !self.0.enabled {
             return;
         }
-        let user = user.unwrap_or(crate::context::GUEST);
+        let user = user.unwrap_or(crate::session::GUEST);
         record(
             &self.0.db_series,
             user,
-            (Literal::of(operation), ok),
+            (operation, ok),
             elapsed,
             || self.bounded_user(user).into(),
             |user| {
@@ -373,15 +356,6 @@ mod tests {
         for name in ["BREW", "get", "PROPFIND"] {
             assert_eq!(super::http_method(&method(name)), "_OTHER", "{name}");
         }
-    }
-
-    #[test]
-    fn a_literal_is_its_address_and_length() {
-        let select: &'static str = "SELECT todos";
-        let (operation, _) = select.split_once(' ').unwrap();
-        assert_eq!(super::Literal::of(operation), super::Literal::of(operation));
-        assert_ne!(super::Literal::of(operation), super::Literal::of(select));
-        assert_ne!(super::Literal::of("GET"), super::Literal::of("PUT"));
     }
 
     #[test]

@@ -1,59 +1,20 @@
-//! Span helpers every hop shares: DB client spans by the OpenTelemetry database semantic
-//! conventions (sqlx emits none), the span code runs in ([`current`]), marking a span
-//! failed, and the current trace id.
+//! Span helpers every hop shares: a query's CLIENT span by the OpenTelemetry database
+//! semantic conventions (sqlx makes none), marking a span failed, and the current
+//! trace id.
 //!
-//! The hot spans are made with the OpenTelemetry API directly ([`Tracer`]): a request's
-//! SERVER span (web's `http_span`, current as the OpenTelemetry context while the
-//! request runs) and each query's CLIENT span. They need none of what `tracing` adds (an
-//! entered-span stack, per-poll enter/exit, field visitors, a builder per span), nor the
-//! SDK's per-span machinery: they are [`DirectSpan`]s (`crate::otlp::direct`). The
-//! other spans are `tracing` spans (the worker's CONSUMER span, PRODUCER spans), and
-//! [`current`] is whichever kind the code runs in (the bridge makes an entered `tracing`
-//! span's context the current one).
 //! The query text is the parameterised SQL (`$1`, `$2`…): values never reach a span, so
 //! `db.query.text` is sanitised by construction.
 
 use opentelemetry::{
-    KeyValue,
-    trace::{Span as _, SpanKind, Status, TraceContextExt},
+    Context, KeyValue,
+    trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _},
 };
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use opentelemetry_sdk::trace::SdkTracer;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::otlp::{
-    direct::{DirectSpan, DirectTracer},
-    fixed::FixedAttributes,
-};
-
-/// Makes the hot spans (a request's SERVER span, query spans) as [`DirectSpan`]s;
-/// `disabled()` makes none (`OTEL_SDK_DISABLED`, or a test).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Tracer(Option<&'static DirectTracer>);
-
-impl Tracer {
-    pub fn new(tracer: &'static DirectTracer) -> Self {
-        Self(Some(tracer))
-    }
-
-    pub fn disabled() -> Self {
-        Self(None)
-    }
-
-    /// The tracer, unless spans are disabled.
-    pub fn direct(&self) -> Option<&'static DirectTracer> {
-        self.0
-    }
-}
-
-/// The span code runs in, as the current OpenTelemetry context: a request's SERVER span
-/// (`http_span` makes it current while the request runs), or the `tracing` span entered
-/// (the worker's CONSUMER span, a PRODUCER span: the bridge makes an entered span's
-/// context current, `telemetry::otel_layer`). Neither, and what it is told goes nowhere.
-pub fn current() -> opentelemetry::Context {
-    opentelemetry::Context::current()
-}
-
-/// What a span can be told, whichever kind it is: the `tracing` spans (HTTP, messaging)
-/// and the query spans made with the OpenTelemetry API.
+/// What a span can be told, whichever kind it is: a `tracing` span (PRODUCER,
+/// CONSUMER), the one in a context (`Context::current()`: a request's SERVER span, which
+/// web's `server_span` makes current, or the `tracing` span entered), a query's.
 pub trait Marks {
     fn attribute(&mut self, attribute: KeyValue);
     fn event(&mut self, name: &'static str, attributes: Vec<KeyValue>);
@@ -74,7 +35,7 @@ impl Marks for tracing::Span {
     }
 }
 
-impl Marks for opentelemetry::Context {
+impl Marks for Context {
     fn attribute(&mut self, attribute: KeyValue) {
         self.span().set_attribute(attribute);
     }
@@ -90,7 +51,7 @@ impl Marks for opentelemetry::Context {
 
 /// A query's CLIENT span (ended when dropped) and its operation (for metrics).
 pub struct QuerySpan {
-    span: Option<DirectSpan>,
+    span: Option<opentelemetry_sdk::trace::Span>,
     pub operation: &'static str,
 }
 
@@ -114,18 +75,20 @@ impl Marks for QuerySpan {
     }
 }
 
-/// A CLIENT span named `name`: `{operation} {collection}` (e.g. `INSERT todos`), or just
-/// `{operation}` when the statement has no collection (`BEGIN`, `SELECT 1`): the
-/// attributes are slices of it, so nothing is formatted or copied per query. It carries
-/// the user it runs for and is a child of the span code runs in ([`current`]).
+/// A CLIENT span named `name`, `{operation} {collection}` (`INSERT todos`), or just
+/// `{operation}` when the statement has no collection (`BEGIN`, `SELECT 1`), as the
+/// conventions name it; `server` holds `server.address`, `server.port` and
+/// `db.namespace`. It carries the user it runs for and is a child of the span code
+/// runs in (the current context's).
 pub fn query(
-    tracer: &Tracer,
+    tracer: Option<&SdkTracer>,
+    server: &[KeyValue],
     name: &'static str,
     sql: &'static str,
     user: Option<&str>,
 ) -> QuerySpan {
     let (operation, collection) = name.split_once(' ').unwrap_or((name, ""));
-    let Some(tracer) = tracer.0 else {
+    let Some(tracer) = tracer else {
         return QuerySpan {
             span: None,
             operation,
@@ -135,31 +98,23 @@ pub fn query(
         one_line(sql),
         "write the query on one line (a `\\` line continuation): {sql:?}"
     );
-    // The same for every span of this call site: made and encoded once (`otlp::fixed`).
-    let site = [
-        name.as_ptr() as usize,
-        name.len(),
-        sql.as_ptr() as usize,
-        sql.len(),
+    let mut attributes = vec![
+        KeyValue::new("db.system.name", "postgresql"),
+        KeyValue::new("db.operation.name", operation),
+        KeyValue::new("db.query.text", sql),
     ];
-    let fixed = FixedAttributes::interned(site, || {
-        let mut attributes = Vec::with_capacity(4);
-        attributes.push(KeyValue::new("db.system.name", "postgresql"));
-        attributes.push(KeyValue::new("db.operation.name", operation));
-        if !collection.is_empty() {
-            attributes.push(KeyValue::new("db.collection.name", collection));
-        }
-        attributes.push(KeyValue::new("db.query.text", sql));
-        attributes
-    });
-    let attributes = match user {
-        Some(user) => vec![KeyValue::new("enduser.id", user.to_owned())],
-        None => Vec::new(),
-    };
-    // The parent where it lies, not a copy (no reference counts taken and given back).
-    let span = opentelemetry::Context::map_current(|parent| {
-        tracer.start_fixed(name.into(), SpanKind::Client, fixed, attributes, parent)
-    });
+    if !collection.is_empty() {
+        attributes.push(KeyValue::new("db.collection.name", collection));
+    }
+    attributes.extend_from_slice(server);
+    if let Some(user) = user {
+        attributes.push(KeyValue::new("enduser.id", user.to_owned()));
+    }
+    let span = tracer
+        .span_builder(name)
+        .with_kind(SpanKind::Client)
+        .with_attributes(attributes)
+        .start_with_context(tracer, &Context::current());
     QuerySpan {
         span: Some(span),
         operation,
@@ -182,7 +137,11 @@ pub fn record_error(span: &mut impl Marks, error_type: &str, error: &dyn std::fm
 
 /// The trace id of the current span as 32 hex digits (all zeros outside a trace).
 pub fn current_trace_id() -> String {
-    current().span().span_context().trace_id().to_string()
+    Context::current()
+        .span()
+        .span_context()
+        .trace_id()
+        .to_string()
 }
 
 /// SQL laid out on one line, as it should read in a trace viewer. The queries are

@@ -24,5 +24,5 @@ fuzz_target!(|data: &[u8]| {
             Some((k.to_owned(), a))
         })
         .collect();
-    let _ = common::propagation::extract_sqs_record(&attrs);
+    let _ = common::telemetry::propagation::extract_sqs_record(&attrs);
 });

@@ -1,10 +1,5 @@
 //! `loadgen`: see the library. Stops by itself after `LOADGEN_DURATION_S`.
 
-// mimalloc (allocator/): cheaper than glibc's for the many small, short-lived allocations of a
-// request and of its spans (freed on the exporter's thread). A zero-sized handle, no state.
-#[global_allocator]
-static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = match loadgen::Config::from_env() {

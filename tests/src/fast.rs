@@ -9,7 +9,8 @@ use axum::{
     http::{HeaderMap, Request, StatusCode},
 };
 use clap::Parser;
-use common::{metrics::Metrics, spans::Tracer};
+use common::metrics::Metrics;
+use opentelemetry_sdk::trace::SdkTracer;
 use sqlx::PgPool;
 use tower::ServiceExt;
 use web::{config::Config, state::AppState};
@@ -42,6 +43,11 @@ impl FastApp {
     /// With extra command-line settings for web's `Config`, e.g. `["--faults-enabled",
     /// "false"]`. The test's own environment is ignored where these say otherwise.
     pub async fn with(pool: PgPool, settings: &[&str]) -> Self {
+        Self::traced(pool, settings, None).await
+    }
+
+    /// [`FastApp::with`], its SERVER and query spans made by `tracer`.
+    pub async fn traced(pool: PgPool, settings: &[&str], tracer: Option<SdkTracer>) -> Self {
         // Jobs carry the trace context and baggage through the global propagator, which
         // a binary installs at start-up.
         common::telemetry::install_propagator();
@@ -62,14 +68,9 @@ impl FastApp {
         }
         args.extend_from_slice(settings);
         let config = Config::try_parse_from(args).expect("web's settings");
-        let state = web::app::state(
-            &config,
-            pool.clone(),
-            Metrics::disabled(),
-            Tracer::disabled(),
-        )
-        .await
-        .expect("web's state");
+        let state = web::app::state(&config, pool.clone(), Metrics::disabled(), tracer)
+            .await
+            .expect("web's state");
         let router = web::router(state.clone(), config.faults_admin_token.clone());
         Self {
             router,

@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod queues;
 pub mod services;
 pub mod stalled;
+pub mod tls;
 pub mod traces;
 
 pub use app::{TestApp, trace_of};

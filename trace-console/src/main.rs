@@ -3,11 +3,6 @@
 //! demo shows one click as one trace across web and worker without Jaeger.
 //! `trace-console --print-env` lists its variables.
 
-// mimalloc (allocator/): cheaper than glibc's for the many small, short-lived allocations of a
-// request and of its spans (freed on the exporter's thread). A zero-sized handle, no state.
-#[global_allocator]
-static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
-
 use std::{net::SocketAddr, time::Duration};
 
 use tokio::time::Instant;

@@ -190,10 +190,21 @@ impl Receiver {
         capacity: usize,
     ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        let (mut receiver, app) = Self::new(paths, capacity);
+        receiver.addr = Some(listener.local_addr()?);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(receiver)
+    }
+
+    /// A receiver keeping the last `capacity` spans and metric points, and the router
+    /// that feeds it, to serve as the caller likes (the tests serve one over TLS).
+    pub fn new(paths: Paths, capacity: usize) -> (Self, Router) {
         let receiver = Receiver {
             spans: Arc::new(Mutex::new(Store::new(capacity))),
             metrics: Arc::new(Mutex::new(Store::new(capacity))),
-            addr: Some(listener.local_addr()?),
+            addr: None,
         };
         let mut spans = Router::new()
             .route("/api/stats", get(stats))
@@ -208,10 +219,7 @@ impl Receiver {
         let app = spans
             .with_state(receiver.spans.clone())
             .merge(metrics.with_state(receiver.metrics.clone()));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Ok(receiver)
+        (receiver, app)
     }
 
     /// Base URL for `OTEL_EXPORTER_OTLP_ENDPOINT`.

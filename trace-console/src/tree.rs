@@ -1,23 +1,49 @@
-//! A received trace as a tree: [`common::trace_tree`]'s lines, from the receiver's spans.
+//! One trace's spans as an indented tree, across services: a header line
+//! (`trace {id}: {n} spans, {services}`), then one line per span, children under their
+//! parent in order of start. A span whose parent is not among them (still in flight, or
+//! in a part of the trace that has not arrived) is a root.
 
-use std::borrow::Borrow;
+use std::{
+    borrow::Borrow,
+    collections::{BTreeSet, HashMap},
+    fmt::Write as _,
+};
 
-use common::trace_tree::TreeSpan;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 use crate::receiver::Span;
 
-/// The trace of `spans` (one trace's) as [`common::trace_tree::render`] prints it.
+/// The tree of `spans`, all of one trace.
 pub fn render<S: Borrow<Span>>(spans: &[S]) -> String {
-    let trace_id = spans
-        .first()
-        .map(|s| s.borrow().trace_id.as_str())
-        .unwrap_or_default();
-    let tree: Vec<TreeSpan> = spans.iter().map(|s| tree_span(s.borrow())).collect();
-    common::trace_tree::render(trace_id, &tree)
+    let spans: Vec<&Span> = spans.iter().map(Borrow::borrow).collect();
+    let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut children: HashMap<&str, Vec<&Span>> = HashMap::new();
+    let mut roots = Vec::new();
+    for span in &spans {
+        if ids.contains(span.parent_span_id.as_str()) {
+            children.entry(&span.parent_span_id).or_default().push(span);
+        } else {
+            roots.push(*span);
+        }
+    }
+    roots.sort_by_key(|s| s.start_unix_nanos);
+    for list in children.values_mut() {
+        list.sort_by_key(|s| s.start_unix_nanos);
+    }
+    let services: BTreeSet<&str> = spans.iter().map(|s| s.service.as_str()).collect();
+    let trace_id = spans.first().map_or("", |s| s.trace_id.as_str());
+    let mut out = format!(
+        "trace {trace_id}: {} spans, {}\n",
+        spans.len(),
+        services.into_iter().collect::<Vec<_>>().join(" → ")
+    );
+    for root in roots {
+        line(&mut out, root, &children, 1);
+    }
+    out
 }
 
-fn tree_span(span: &Span) -> TreeSpan {
+fn line(out: &mut String, span: &Span, children: &HashMap<&str, Vec<&Span>>, depth: usize) {
     let kind = match span.kind {
         SpanKind::Server => "server",
         SpanKind::Client => "client",
@@ -25,20 +51,34 @@ fn tree_span(span: &Span) -> TreeSpan {
         SpanKind::Consumer => "consumer",
         _ => "internal",
     };
-    TreeSpan {
-        service: span.service.clone(),
-        name: span.name.clone(),
-        kind,
-        span_id: span.span_id.clone(),
-        parent_span_id: span.parent_span_id.clone(),
-        start_unix_nanos: span.start_unix_nanos,
-        end_unix_nanos: span.end_unix_nanos,
-        error: span.is_error(),
-        detail: TreeSpan::detail(
-            span.attr_str("db.query.text"),
-            span.attr("http.response.status_code")
-                .and_then(serde_json::Value::as_i64),
-        ),
+    // After the duration: a query's text (shortened), or a server span's status code.
+    let detail = match (
+        span.attr_str("db.query.text"),
+        span.attr("http.response.status_code"),
+    ) {
+        (Some(query), _) => format!("  {}", shortened(query, 70)),
+        (None, Some(code)) => format!("  → {code}"),
+        (None, None) => String::new(),
+    };
+    let error = if span.is_error() { "  ✗ ERROR" } else { "" };
+    let _ = writeln!(
+        out,
+        "{:indent$}{:<12} {} [{kind}] {:.1} ms{detail}{error}",
+        "",
+        span.service,
+        span.name,
+        span.duration_ms(),
+        indent = depth * 2
+    );
+    for child in children.get(span.span_id.as_str()).into_iter().flatten() {
+        line(out, child, children, depth + 1);
+    }
+}
+
+fn shortened(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((end, _)) => format!("{}…", &s[..end]),
     }
 }
 
@@ -52,7 +92,7 @@ mod tests {
         Span {
             service: service.into(),
             name: name.into(),
-            kind: SpanKind::Server,
+            kind: SpanKind::Internal,
             trace_id: "t".into(),
             span_id: id.into(),
             parent_span_id: parent.into(),
@@ -67,18 +107,40 @@ mod tests {
     }
 
     #[test]
-    fn received_spans_render_with_their_kind_status_and_detail() {
-        let mut root = span("a", "", "todo-web", "GET /", 1);
+    fn children_are_indented_under_their_parent_across_services() {
+        let mut query = span("d", "a", "todo-web", "SELECT todos", 4);
+        query.kind = SpanKind::Client;
+        query.attributes.insert(
+            "db.query.text".into(),
+            format!("SELECT id FROM todos WHERE {}", "é".repeat(80)).into(),
+        );
+        query.status_code = 2;
+        let mut root = span("a", "", "todo-web", "POST /todos", 1);
+        root.kind = SpanKind::Server;
         root.attributes
-            .insert("http.response.status_code".into(), 500.into());
-        root.status_code = 2;
-        let text = render(&[span("b", "a", "todo-web", "SELECT todos", 2), root]);
+            .insert("http.response.status_code".into(), 303.into());
+        let text = render(&[
+            span("c", "b", "todo-worker", "process jobs", 3),
+            root,
+            span("b", "a", "todo-web", "send jobs", 2),
+            query,
+        ]);
         let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines[0], "trace t: 2 spans, todo-web");
+        assert_eq!(lines[0], "trace t: 4 spans, todo-web → todo-worker");
         assert_eq!(
             lines[1],
-            "  todo-web     GET / [server] 1.0 ms  → 500  ✗ ERROR"
+            "  todo-web     POST /todos [server] 1.0 ms  → 303"
         );
-        assert!(lines[2].starts_with("    todo-web     SELECT todos [server]"));
+        assert!(lines[2].starts_with("    todo-web     send jobs [internal]"));
+        assert!(lines[3].starts_with("      todo-worker  process jobs"));
+        assert!(
+            lines[4].starts_with("    todo-web     SELECT todos [client] 1.0 ms  SELECT id"),
+            "{text}"
+        );
+        assert!(
+            lines[4].ends_with("é…  ✗ ERROR"),
+            "70 characters, then …: {text}"
+        );
+        assert_eq!(lines.len(), 5);
     }
 }

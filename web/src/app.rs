@@ -9,10 +9,10 @@ use common::{
     db::Database,
     faults::{Faults, store},
     metrics::Metrics,
-    spans::Tracer,
     sqs::{self, Calls},
     telemetry::Telemetry,
 };
+use opentelemetry_sdk::trace::SdkTracer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -20,15 +20,15 @@ use tower::ServiceBuilder;
 use crate::{
     MAX_BODY_BYTES,
     config::Config,
-    http_span,
+    fault_settings,
     insights::Insights,
     observe,
     outbox::Outbox,
     pages,
     queue::JobQueue,
-    request, routes, security,
+    request, routes, security, server_span,
     state::{AppState, Parts, Site},
-    web_error,
+    web_error_fault,
 };
 
 /// `service.name` unless `OTEL_SERVICE_NAME` says otherwise.
@@ -54,8 +54,8 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
     let stack = ServiceBuilder::new()
         // Runs after routing (a route-level layer), so the span can use the route template.
         .layer(middleware::from_fn_with_state(
-            *app.db.tracer(),
-            http_span::serve,
+            app.db.tracer().cloned(),
+            server_span::serve,
         ))
         .layer(referrer)
         .layer(frame)
@@ -63,7 +63,7 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
         .layer(csp)
         .layer(middleware::from_fn_with_state(
             app.clone(),
-            request::context,
+            request::session,
         ))
         .layer(middleware::from_fn_with_state(
             app.clone(),
@@ -77,7 +77,7 @@ pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             app.clone(),
-            web_error::inject,
+            web_error_fault::inject,
         ));
     routes.layer(stack).with_state(app)
 }
@@ -88,7 +88,7 @@ pub async fn state(
     config: &Config,
     pool: PgPool,
     metrics: Metrics,
-    tracer: Tracer,
+    tracer: Option<SdkTracer>,
 ) -> anyhow::Result<AppState> {
     let switches = &config.fault_switches;
     let faults = Faults::new(
@@ -96,12 +96,6 @@ pub async fn state(
         switches.ttl(),
         switches.faults_seed,
     );
-    for setting in &config.faults.0 {
-        store::upsert(&pool, &tracer, setting)
-            .await
-            .with_context(|| format!("applying FAULTS ({})", setting.name))?;
-        tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
-    }
     let insights = Insights::default();
     let counted = insights.clone();
     metrics.observe_users(move || {
@@ -111,6 +105,12 @@ pub async fn state(
     let db = Database::new(pool, faults.clone(), metrics.clone())
         .traced_by(tracer)
         .observed_by(Arc::new(insights.clone()));
+    for setting in &config.faults.0 {
+        fault_settings::upsert(&db, setting)
+            .await
+            .with_context(|| format!("applying FAULTS ({})", setting.name))?;
+        tracing::warn!(fault.name = setting.name, "fault switched on by FAULTS");
+    }
     let queue = JobQueue::new(
         sqs::client(Calls::Quick).await,
         config.jobs_queue_url.clone(),
@@ -151,7 +151,8 @@ impl Application {
             .run(&pool)
             .await
             .context("running database migrations")?;
-        let state = state(&config, pool, telemetry.metrics(), telemetry.tracer()).await?;
+        let metrics = Metrics::on(telemetry.meter_provider());
+        let state = state(&config, pool, metrics, telemetry.tracer()).await?;
         let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
             .await
             .with_context(|| format!("binding port {} (PORT)", config.port))?;

@@ -4,7 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod error;
-pub mod http_span;
+pub mod fault_settings;
 pub mod insights;
 pub mod jaeger;
 pub mod magic;
@@ -15,10 +15,11 @@ pub mod queue;
 pub mod request;
 pub mod routes;
 pub mod security;
+pub mod server_span;
 pub mod state;
 pub mod todos;
 pub mod validate;
-pub mod web_error;
+pub mod web_error_fault;
 
 pub use app::{Application, router, run};
 

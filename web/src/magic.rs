@@ -3,7 +3,7 @@
 //! `fault.name=magic_word_*`, so the trace says a magic word, not a bug, did it.
 
 use axum::http::StatusCode;
-use common::spans::{self, Marks as _};
+use common::spans::Marks as _;
 use opentelemetry::KeyValue;
 
 pub enum MagicWord {
@@ -37,7 +37,7 @@ pub fn status(code: &str) -> Option<StatusCode> {
 
 /// Marks the current span with the magic word that acted.
 pub fn mark(word: &str) {
-    let mut span = spans::current();
+    let mut span = opentelemetry::Context::current();
     let name = format!("magic_word_{word}");
     span.attribute(KeyValue::new("fault.name", name.clone()));
     span.attribute(KeyValue::new("fault.injected", true));

@@ -10,9 +10,9 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use common::context::{GUEST, RequestContext};
+use common::session::{GUEST, Session};
 
-use crate::{http_span, insights::Visit, state::AppState};
+use crate::{insights::Visit, server_span, state::AppState};
 
 pub async fn requests(State(app): State<AppState>, request: Request, next: Next) -> Response {
     // MatchedPath and the method are cheap to clone (an Arc, an enum); the owner is one
@@ -20,9 +20,9 @@ pub async fn requests(State(app): State<AppState>, request: Request, next: Next)
     let route = request.extensions().get::<MatchedPath>().cloned();
     let owner = request
         .extensions()
-        .get::<RequestContext>()
-        .and_then(|ctx| ctx.user.clone());
-    let trace = http_span::server_trace();
+        .get::<Session>()
+        .and_then(|session| session.user.clone());
+    let trace = server_span::sampled_trace_id();
     let method = request.method().clone();
     let at = chrono::Utc::now();
     let started = std::time::Instant::now();

@@ -4,18 +4,14 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use std::{
-    collections::HashMap,
-    sync::atomic::{AtomicUsize, Ordering},
-};
+use std::collections::HashMap;
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::StatusCode,
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::{Html, IntoResponse, Response},
 };
-use common::{context::RequestContext, faults::Setting, spans::current_trace_id};
+use common::{faults::Setting, session::Session, spans::current_trace_id};
 use serde::Serialize;
 
 use crate::{
@@ -23,13 +19,11 @@ use crate::{
     insights::{Overview, VisitView},
     outbox::DeadJob,
     request::Page,
-    routes::journey::JourneyView,
     state::AppState,
     todos::{CompletionStats, TodoRow},
 };
 
-/// The list: the page every visit starts on, so it is rendered into a buffer sized
-/// by the last one ([`html`]) rather than through askama_web's `WebTemplate`.
+/// The list: the page every visit starts on.
 #[derive(Template)]
 #[template(path = "index.html")]
 pub struct IndexPage {
@@ -49,40 +43,21 @@ pub struct IndexPage {
 }
 
 impl IntoResponse for IndexPage {
+    /// Rendered into a buffer the size of a page of twenty rows (~25 KB), which grown
+    /// from askama's size hint (the template's text) is copied over six reallocations:
+    /// 8 % of a request's instructions (bench/README.md).
     fn into_response(self) -> Response {
-        static LAST_SIZE: AtomicUsize = AtomicUsize::new(0);
-        html(&self, &LAST_SIZE)
-    }
-}
-
-/// Renders `page` as askama_web would (200, `text/html; charset=utf-8`; a 500 if the
-/// template fails), into a buffer the size of the last page of its kind (`last_size`).
-/// askama's own size hint is the template's text only: a 20-row list (~25 KB) grows
-/// through six reallocations from it, each a copy of what is written so far.
-fn html(page: &impl Template, last_size: &AtomicUsize) -> Response {
-    let mut body = String::with_capacity(last_size.load(Ordering::Relaxed).max(1_024));
-    match page.render_into(&mut body) {
-        Ok(()) => {
-            last_size.store(body.len(), Ordering::Relaxed);
-            let mut response = Response::new(axum::body::Body::from(body));
-            // Room for what every page gets on its way out (content type and length, four
-            // security headers, `traceresponse`): a map made for the first header holds
-            // six, and growing it means hashing every header again.
-            let mut headers = http::HeaderMap::with_capacity(12);
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            *response.headers_mut() = headers;
-            response
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "a page's template failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the page could not be rendered",
-            )
-                .into_response()
+        let mut html = String::with_capacity(32 * 1024);
+        match self.render_into(&mut html) {
+            Ok(()) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "the list's template failed");
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "the page could not be rendered",
+                )
+                    .into_response()
+            }
         }
     }
 }
@@ -118,13 +93,6 @@ impl IndexPage {
 pub struct InsightsPage {
     pub page: Page,
     pub overview: Overview,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "journey.html")]
-pub struct JourneyPage {
-    pub page: Page,
-    pub journey: JourneyView,
 }
 
 impl InsightsPage {
@@ -223,9 +191,9 @@ impl ErrorPage {
 /// the current trace so the user can open it. Runs inside the SERVER span and after
 /// `request::context`, so it knows both.
 pub async fn render_errors(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let ctx = request
+    let session = request
         .extensions()
-        .get::<RequestContext>()
+        .get::<Session>()
         .cloned()
         .unwrap_or_default();
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -239,20 +207,20 @@ pub async fn render_errors(State(app): State<AppState>, request: Request, next: 
         .and_then(|route| app.insights.working_trace(method.as_str(), route.as_str()))
         .map(|trace| trace.to_string());
     let mut page = ErrorPage {
-        page: Page::new(&app, &ctx),
+        page: Page::new(&app, &session),
         status: status.as_u16(),
         reason: status.canonical_reason().unwrap_or("Error").to_owned(),
         message: report.message,
         trace_id: current_trace_id(),
         working_trace_id,
-        owner: ctx.owner().to_owned(),
+        owner: session.owner().to_owned(),
     }
     .into_response();
     *page.status_mut() = status;
     let (mut parts, body) = page.into_parts();
     let failed = response.into_parts().0;
     // Headers the failing code set (e.g. a cookie) stay, and so do its extensions (e.g.
-    // `http_span::ErrorTyped`, for the layers outside).
+    // `server_span::ErrorTyped`, for the layers outside).
     for (name, value) in &failed.headers {
         if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
             parts.headers.insert(name.clone(), value.clone());

@@ -10,11 +10,12 @@ use aws_sdk_sqs::{
     types::{ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, QueueAttributeName},
 };
 use common::{
-    context::RequestContext,
     faults::{Fault, Faults},
     job::JobMessage,
-    messaging, propagation,
+    messaging,
+    session::Session,
     spans::record_error,
+    telemetry::propagation,
 };
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -208,17 +209,17 @@ impl JobQueue {
         }
     }
 
-    /// Sends one job for the work of `ctx` in a PRODUCER span under the current span;
+    /// Sends one job for the work of `session` in a PRODUCER span under the current span;
     /// returns the SQS message id.
     pub async fn send(
         &self,
-        ctx: &RequestContext,
+        session: &Session,
         message: &JobMessage,
     ) -> Result<String, QueueError> {
         let mut span = messaging::send_span(&self.name);
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
-        if let Some(fault) = self.faults.active(Fault::QueueUnavailable, ctx) {
+        if let Some(fault) = self.faults.active(Fault::QueueUnavailable, session) {
             fault.mark(&mut span);
             let e = QueueError {
                 operation: "SendMessage",
@@ -227,12 +228,12 @@ impl JobQueue {
             record_error(&mut span, "queue_unavailable", &e);
             return Err(e);
         }
-        let mut attributes = match self.faults.active(Fault::BrokenPropagation, ctx) {
+        let mut attributes = match self.faults.active(Fault::BrokenPropagation, session) {
             Some(fault) => {
                 fault.mark(&mut span);
                 HashMap::new()
             }
-            None => propagation::inject_sqs_attributes(&ctx.into_baggage(span.context()), 1),
+            None => propagation::inject_sqs_attributes(&session.into_baggage(span.context()), 1),
         };
         if let Ok(id) = MessageAttributeValue::builder()
             .data_type("String")
@@ -241,7 +242,7 @@ impl JobQueue {
         {
             attributes.insert(messaging::JOB_ID_ATTRIBUTE.to_owned(), id);
         }
-        let body = match self.faults.active(Fault::PoisonMessage, ctx) {
+        let body = match self.faults.active(Fault::PoisonMessage, session) {
             Some(fault) => {
                 fault.mark(&mut span);
                 poison(message)
@@ -272,8 +273,12 @@ impl JobQueue {
     }
 
     /// Readiness: can we reach the queue?
-    pub async fn ping(&self, ctx: &RequestContext) -> Result<(), QueueError> {
-        if self.faults.active(Fault::QueueUnavailable, ctx).is_some() {
+    pub async fn ping(&self, session: &Session) -> Result<(), QueueError> {
+        if self
+            .faults
+            .active(Fault::QueueUnavailable, session)
+            .is_some()
+        {
             return Err(QueueError {
                 operation: "GetQueueAttributes",
                 message: "queue unavailable (fault injected)".into(),

@@ -1,11 +1,10 @@
-//! Who a request is for, and the extractors handlers take it through.
+//! Whose a request is, and the extractors handlers take it through.
 //!
-//! [`context`] (middleware) reads the user (cookie `user`) and the fault scope (cookie
+//! [`session`] (middleware) reads the user (cookie `user`) and the fault scope (cookie
 //! `fault_scope`, else W3C baggage `fault.scope`) once per request, records `enduser.id`
-//! on the SERVER span, refreshes the fault switches, and leaves the
-//! [`RequestContext`] in the request's extensions. Handlers then ask for what they use:
-//! [`Ctx`] (the context), [`Db`] (the database for this request), [`Page`] (what every
-//! page's header shows).
+//! on the SERVER span, refreshes the fault switches, and leaves the [`Session`] in the
+//! request's extensions. Handlers then ask for what they use: [`CurrentSession`], [`Db`]
+//! (the database for this request), [`Page`] (what every page's header shows).
 
 use axum::{
     extract::{FromRequestParts, Request, State},
@@ -15,59 +14,50 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 use common::{
-    context::{self, RequestContext, SCOPE_COOKIE},
+    session::{self, SCOPE_COOKIE, Session},
     spans::Marks as _,
 };
-use opentelemetry::{KeyValue, trace::TraceContextExt as _};
+use opentelemetry::KeyValue;
 
 use crate::{jaeger, state::AppState};
 
 /// Cookie naming the signed-in user (see `routes::users`).
 pub const USER_COOKIE: &str = "user";
 
-pub async fn context(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn session(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
     app.faults.refresh_if_stale().await;
-    let ctx = of(request.headers());
-    if let Some(user) = &ctx.user {
-        common::spans::current().attribute(KeyValue::new("enduser.id", user.clone()));
+    let session = of(request.headers());
+    if let Some(user) = &session.user {
+        opentelemetry::Context::current().attribute(KeyValue::new("enduser.id", user.clone()));
     }
-    request.extensions_mut().insert(ctx);
+    request.extensions_mut().insert(session);
     next.run(request).await
 }
 
-/// The context a request's headers carry.
-fn of(headers: &HeaderMap) -> RequestContext {
+/// The session a request's cookies carry, and the fault scope of the baggage the
+/// caller sent (the current context's: `server_span` extracted it).
+fn of(headers: &HeaderMap) -> Session {
     let jar = CookieJar::from_headers(headers);
     let user = jar
         .get(USER_COOKIE)
         .map(|c| c.value().to_owned())
-        .filter(|u| context::valid_user(u));
+        .filter(|u| session::valid_user(u));
     let fault_scope = jar
         .get(SCOPE_COOKIE)
         .map(|c| c.value().to_owned())
-        .or_else(|| {
-            // Inside a SERVER span (tracing on), its context holds the request's baggage
-            // already: `http_span` extracted it, so the headers are not read twice.
-            let current = opentelemetry::Context::current();
-            let cx = if current.has_active_span() {
-                current
-            } else {
-                common::telemetry::extract(&crate::http_span::Headers(headers))
-            };
-            RequestContext::from_baggage(&cx).fault_scope
-        });
-    RequestContext { user, fault_scope }
+        .or_else(|| Session::from_baggage(&opentelemetry::Context::current()).fault_scope);
+    Session { user, fault_scope }
 }
 
-/// The request's [`RequestContext`].
-pub struct Ctx(pub RequestContext);
+/// The request's [`Session`].
+pub struct CurrentSession(pub Session);
 
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+impl<S: Send + Sync> FromRequestParts<S> for CurrentSession {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Ctx(match parts.extensions.get::<RequestContext>() {
-            Some(ctx) => ctx.clone(),
+        Ok(CurrentSession(match parts.extensions.get::<Session>() {
+            Some(session) => session.clone(),
             None => of(&parts.headers),
         }))
     }
@@ -83,8 +73,8 @@ impl FromRequestParts<AppState> for Db {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Ctx(ctx) = Ctx::from_request_parts(parts, app).await?;
-        Ok(Db(app.db.for_work(ctx)))
+        let CurrentSession(session) = CurrentSession::from_request_parts(parts, app).await?;
+        Ok(Db(app.db.for_work(session)))
     }
 }
 
@@ -107,9 +97,9 @@ pub struct Page {
 }
 
 impl Page {
-    pub fn new(app: &AppState, ctx: &RequestContext) -> Self {
+    pub fn new(app: &AppState, session: &Session) -> Self {
         Self {
-            user: ctx.user.clone(),
+            user: session.user.clone(),
             faults_panel: app.site.faults_panel,
             jaeger_ui_url: app.site.jaeger_ui_url.clone(),
             service_name: app.site.service_name.clone(),
@@ -144,7 +134,7 @@ impl FromRequestParts<AppState> for Page {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Ctx(ctx) = Ctx::from_request_parts(parts, app).await?;
-        Ok(Page::new(app, &ctx))
+        let CurrentSession(session) = CurrentSession::from_request_parts(parts, app).await?;
+        Ok(Page::new(app, &session))
     }
 }

@@ -86,7 +86,7 @@ macro_rules! list_sql {
 /// mistake instead, one query for the rows and one per row for its job.
 pub async fn list(db: &Db) -> Result<Vec<TodoRow>, sqlx::Error> {
     if let Some(fault) = db.fault(Fault::NPlusOne) {
-        fault.mark(&mut common::spans::current());
+        fault.mark(&mut opentelemetry::Context::current());
         return list_one_by_one(db).await;
     }
     const SQL: &str = list_sql!(" WHERE t.owner = $1 ORDER BY t.created_at, t.id");
@@ -95,7 +95,7 @@ pub async fn list(db: &Db) -> Result<Vec<TodoRow>, sqlx::Error> {
         .run_in(
             &mut span,
             sqlx::query_as::<_, TodoRow>(SQL)
-                .bind(db.ctx().owner())
+                .bind(db.session().owner())
                 .fetch_all(db.pool()),
         )
         .await?;
@@ -117,7 +117,7 @@ async fn list_one_by_one(db: &Db) -> Result<Vec<TodoRow>, sqlx::Error> {
         .run(
             db.span("SELECT todos", TODOS),
             sqlx::query_as(TODOS)
-                .bind(db.ctx().owner())
+                .bind(db.session().owner())
                 .fetch_all(db.pool()),
         )
         .await?;
@@ -147,7 +147,7 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<TodoRow>, sqlx::Error> {
         db.span("SELECT todos", SQL),
         sqlx::query_as::<_, TodoRow>(SQL)
             .bind(id)
-            .bind(db.ctx().owner())
+            .bind(db.session().owner())
             .fetch_optional(db.pool()),
     )
     .await
@@ -168,7 +168,7 @@ pub async fn insert(
             .bind(id)
             .bind(title)
             .bind(trace_id)
-            .bind(db.ctx().owner())
+            .bind(db.session().owner())
             .execute(conn),
     )
     .await
@@ -191,7 +191,7 @@ pub async fn update_title(
             .bind(id)
             .bind(title)
             .bind(trace_id)
-            .bind(db.ctx().owner())
+            .bind(db.session().owner())
             .execute(conn),
     )
     .await
@@ -230,7 +230,7 @@ pub async fn set_completed(
                 .bind(id)
                 .bind(completed)
                 .bind(trace_id)
-                .bind(db.ctx().owner())
+                .bind(db.session().owner())
                 .fetch_optional(conn),
         )
         .await?;
@@ -251,7 +251,7 @@ pub async fn delete(db: &Db, conn: &mut PgConnection, id: Uuid) -> Result<bool, 
         db.span("DELETE todos", SQL),
         sqlx::query(SQL)
             .bind(id)
-            .bind(db.ctx().owner())
+            .bind(db.session().owner())
             .execute(conn),
     )
     .await
@@ -264,7 +264,7 @@ pub async fn clear_completed(db: &Db, conn: &mut PgConnection) -> Result<u64, sq
     const SQL: &str = "DELETE FROM todos WHERE completed AND owner = $1";
     db.run(
         db.span("DELETE todos", SQL),
-        sqlx::query(SQL).bind(db.ctx().owner()).execute(conn),
+        sqlx::query(SQL).bind(db.session().owner()).execute(conn),
     )
     .await
     .map(|r| r.rows_affected())

@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use common::{
-    context::RequestContext,
     db::{Database, Db},
     faults::{Fault, Faults},
     job::JobMessage,
     messaging,
     metrics::Metrics,
-    propagation,
+    session::Session,
     spans::record_error,
-    telemetry::SpanGate,
+    telemetry::{SpanGate, propagation},
 };
 use lambda_runtime::LambdaEvent;
 use opentelemetry::trace::TraceContextExt;
@@ -61,12 +60,9 @@ impl Worker {
     ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
         self.faults.refresh_if_stale().await;
         // Decided per invocation: a frozen Lambda loses all of an invocation's spans.
-        match self
-            .faults
-            .active(Fault::LostSpans, &RequestContext::default())
-        {
+        match self.faults.active(Fault::LostSpans, &Session::default()) {
             Some(fault) => {
-                fault.mark(&mut common::spans::current());
+                fault.mark(&mut opentelemetry::Context::current());
                 tracing::warn!("lost_spans: this invocation's spans will not be exported");
                 self.spans.discard(true);
             }
@@ -106,8 +102,8 @@ impl Worker {
         let span = messaging::process_span(queue, message_id, batch_size, attempt as u64);
         let parent = propagation::extract_sqs_record(&record.message_attributes);
         // Whose job it is and its fault scope came along as W3C baggage.
-        let db = self.db.for_work(RequestContext::from_baggage(&parent));
-        if let Some(user) = &db.ctx().user {
+        let db = self.db.for_work(Session::from_baggage(&parent));
+        if let Some(user) = &db.session().user {
             span.record("enduser.id", user.as_str());
         }
         let producer = parent.span().span_context().clone();

@@ -11,6 +11,7 @@ pub mod jobs;
 use common::{
     db::Database,
     faults::{Faults, store},
+    metrics::Metrics,
     telemetry::Telemetry,
 };
 
@@ -62,7 +63,7 @@ fn worker(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Worker> {
         switches.ttl(),
         switches.faults_seed,
     );
-    let metrics = telemetry.metrics();
+    let metrics = Metrics::on(telemetry.meter_provider());
     Ok(Worker {
         db: Database::new(pool, faults.clone(), metrics.clone()).traced_by(telemetry.tracer()),
         faults,

@@ -7,7 +7,7 @@
 //! older than `FAULTS_TTL_MS`.
 //!
 //! A fault may be scoped: it then fires only for work whose
-//! [`RequestContext`](crate::context::RequestContext) carries that fault scope (the
+//! [`Session`](crate::session::Session) carries that fault scope (the
 //! `fault_scope` cookie, or the W3C baggage entry `fault.scope`), and web forwards that
 //! baggage with the job, so a presenter can break their own session and nobody else's.
 

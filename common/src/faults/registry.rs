@@ -14,7 +14,7 @@ use std::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use super::{Active, Fault, Setting};
-use crate::context::RequestContext;
+use crate::session::Session;
 
 /// Where settings come from (the web's and worker's database, see [`super::store`]).
 pub type Loader = Arc<
@@ -123,16 +123,16 @@ impl Faults {
             .collect()
     }
 
-    /// Whether `fault` fires now for the work of `ctx`: enabled, in scope, and the dice
+    /// Whether `fault` fires now for the work of `session`: enabled, in scope, and the dice
     /// say so.
-    pub fn active(&self, fault: Fault, ctx: &RequestContext) -> Option<Active> {
+    pub fn active(&self, fault: Fault, session: &Session) -> Option<Active> {
         let snapshot = self.current();
         let setting = snapshot.settings.get(&fault)?;
         if !setting.enabled {
             return None;
         }
         if let Some(scope) = &setting.scope
-            && ctx.fault_scope.as_deref() != Some(scope.as_str())
+            && session.fault_scope.as_deref() != Some(scope.as_str())
         {
             return None;
         }
@@ -182,16 +182,12 @@ mod tests {
         setting.scope = Some("talk-1".into());
         let faults = with(vec![setting]);
         faults.refresh_if_stale().await;
-        let mine = RequestContext {
+        let mine = Session {
             fault_scope: Some("talk-1".into()),
             ..Default::default()
         };
         assert!(faults.active(Fault::SlowDb, &mine).is_some());
-        assert!(
-            faults
-                .active(Fault::SlowDb, &RequestContext::default())
-                .is_none()
-        );
+        assert!(faults.active(Fault::SlowDb, &Session::default()).is_none());
         assert!(faults.active(Fault::WebError, &mine).is_none());
         assert_eq!(faults.enabled_names(), vec!["slow_db"]);
         assert!(Faults::off().active(Fault::SlowDb, &mine).is_none());

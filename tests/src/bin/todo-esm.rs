@@ -1,10 +1,5 @@
 //! The event source mapping emulator, built inside the test package so integration
 //! tests can find it (`CARGO_BIN_EXE_todo-esm`). Same entry point as `esm/src/main.rs`.
-// mimalloc (allocator/): cheaper than glibc's for the many small, short-lived allocations of a
-// request and of its spans (freed on the exporter's thread). A zero-sized handle, no state.
-#[global_allocator]
-static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     common::exit_code("esm", esm::main().await)

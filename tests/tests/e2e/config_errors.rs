@@ -42,3 +42,24 @@ fn esm_rejects_an_impossible_batch_size() {
     assert!(!ok);
     assert!(stderr.contains("ESM_BATCH_SIZE"), "{stderr}");
 }
+
+#[test]
+fn a_telemetry_value_the_sdk_would_skip_stops_the_binary() {
+    // The SDK alone would fall back to parentbased_always_on without a word.
+    let (ok, stderr) = run(
+        binaries!().web,
+        &[("OTEL_TRACES_SAMPLER", "always_sometimes")],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("OTEL_TRACES_SAMPLER=\"always_sometimes\" is invalid")
+            && stderr.contains("parentbased_traceidratio"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run(
+        binaries!().web,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{stderr}");
+}

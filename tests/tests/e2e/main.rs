@@ -7,13 +7,13 @@ mod config_errors;
 mod faults;
 mod insights;
 mod journey;
-mod lambda_env;
 mod logs;
 mod one_click_one_trace;
 mod proof;
 mod queue_propagation;
 mod reliability;
 mod stalled_collector;
+mod tls_export;
 mod todos;
 mod users;
 

@@ -68,6 +68,20 @@ async fn adding_a_todo_is_one_connected_trace_from_browser_to_worker_database() 
         "{sql}"
     );
     assert!(!sql.contains("milk"), "no values in db.query.text: {sql}");
+    // Where it ran: the server and database of DATABASE_URL (postgres://user@host:port/db).
+    let (server_part, database) = app.database_url.rsplit_once('/').unwrap();
+    let (host, port) = server_part
+        .rsplit_once('@')
+        .unwrap()
+        .1
+        .rsplit_once(':')
+        .unwrap();
+    assert_eq!(insert.attr_str("server.address"), Some(host));
+    assert_eq!(
+        insert.attr("server.port"),
+        Some(&port.parse::<i64>().unwrap().into())
+    );
+    assert_eq!(insert.attr_str("db.namespace"), Some(database));
 
     let producer = find(
         &spans,

@@ -25,7 +25,7 @@ async fn trace_context_survives_a_round_trip_through_sqs() {
         TraceState::default(),
     );
     let cx = Context::new().with_remote_span_context(sent.clone());
-    let attributes = common::propagation::inject_sqs_attributes(&cx, 0);
+    let attributes = common::telemetry::propagation::inject_sqs_attributes(&cx, 0);
     app.sqs
         .send_message()
         .queue_url(&app.queue_url)
@@ -57,7 +57,7 @@ async fn trace_context_survives_a_round_trip_through_sqs() {
             .map(String::as_str),
         Some("1")
     );
-    let back = common::propagation::extract_sqs_record(&record.message_attributes);
+    let back = common::telemetry::propagation::extract_sqs_record(&record.message_attributes);
     let got = back.span().span_context().clone();
     assert_eq!(got.trace_id(), sent.trace_id());
     assert_eq!(got.span_id(), sent.span_id());

@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use common::{
-    context::RequestContext,
     db::{Database, Db},
     faults::{Fault, Faults, Setting, store as fault_store},
     job::{Job, JobMessage},
     metrics::Metrics,
-    spans::Tracer,
+    session::Session,
 };
 use sqlx::{Connection, PgPool};
 use tests::eventually;
@@ -17,7 +16,7 @@ use uuid::Uuid;
 use web::{outbox, todos};
 
 fn db_for(pool: &PgPool, user: Option<&str>) -> Db {
-    Database::new(pool.clone(), Faults::off(), Metrics::disabled()).for_work(RequestContext {
+    Database::new(pool.clone(), Faults::off(), Metrics::disabled()).for_work(Session {
         user: user.map(str::to_owned),
         fault_scope: None,
     })
@@ -151,7 +150,7 @@ async fn the_relay_waits_out_the_grace_period_and_keeps_the_trace_context(pool: 
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].message(), Some(job));
     // The user travels in the stored baggage (no span here, so no traceparent).
-    let ctx = RequestContext::from_baggage(&jobs[0].origin());
+    let ctx = Session::from_baggage(&jobs[0].origin());
     assert_eq!(ctx.user.as_deref(), Some("ada"));
 }
 
@@ -200,10 +199,11 @@ async fn fault_switches_round_trip_and_reach_a_registry(pool: PgPool) {
     setting.enabled = true;
     setting.probability = 0.5;
     setting.scope = Some("talk-1".into());
-    fault_store::upsert(&pool, &Tracer::disabled(), &setting)
+    let database = Database::new(pool.clone(), Faults::off(), Metrics::disabled());
+    web::fault_settings::upsert(&database, &setting)
         .await
         .unwrap();
-    let listed = fault_store::list(&pool, &Tracer::disabled()).await.unwrap();
+    let listed = web::fault_settings::list(&database).await.unwrap();
     assert_eq!(listed.len(), Fault::ALL.len(), "every fault, stored or off");
     assert_eq!(listed.iter().find(|s| s.name == "slow_db"), Some(&setting));
     let faults = Faults::new(fault_store::loader(pool), Duration::ZERO, Some(1));

@@ -19,8 +19,8 @@ use std::{
 };
 
 use common::{
-    context::{GUEST, OTHER},
     db::QueryObserver,
+    session::{GUEST, OTHER},
 };
 use opentelemetry::trace::TraceId;
 use serde::Serialize;

@@ -58,7 +58,7 @@ impl Outbox {
                 // The relay got there first.
                 return db.commit(tx).await;
             }
-            match self.queue.send(db.ctx(), job).await {
+            match self.queue.send(db.session(), job).await {
                 Ok(message_id) => store::mark_queued(db, &mut tx, job.job_id, &message_id).await?,
                 Err(e) => {
                     tracing::error!(error = %e, job.id = %job.job_id, "job not sent; it stays pending")
@@ -89,7 +89,7 @@ impl Outbox {
             .message()
             .ok_or(AppError::NotFound("dead-lettered job"))?;
         let origin = job.origin().span().span_context().clone();
-        let cx = common::spans::current();
+        let cx = opentelemetry::Context::current();
         let span = cx.span();
         if origin.is_valid() {
             span.add_link(origin, Vec::new());
@@ -98,7 +98,7 @@ impl Outbox {
         self.queue.remove_from_dlq(id).await;
         let message_id = self
             .queue
-            .send(db.ctx(), &message)
+            .send(db.session(), &message)
             .await
             .map_err(|e| AppError::Unavailable(e.to_string()))?;
         store::redriven(db, id, &message_id, &current_trace_id()).await?;

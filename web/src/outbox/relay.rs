@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use common::{context::RequestContext, db::Database, faults::Faults, metrics::Metrics};
+use common::{db::Database, faults::Faults, metrics::Metrics, session::Session};
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -128,9 +128,9 @@ impl Outbox {
                 let _ = span.set_parent(origin.clone());
                 span.add_link(origin_span);
             }
-            let work = db.for_work(RequestContext::from_baggage(&origin));
+            let work = db.for_work(Session::from_baggage(&origin));
             let delivered = async {
-                match self.queue.send(work.ctx(), &message).await {
+                match self.queue.send(work.session(), &message).await {
                     Ok(message_id) => store::mark_queued(&work, &mut tx, job.id, &message_id)
                         .await
                         .map(|()| true),

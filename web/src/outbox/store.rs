@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use common::{
     db::Db,
     job::{Job, JobMessage},
-    propagation,
+    telemetry::propagation,
 };
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
@@ -20,7 +20,7 @@ pub async fn insert(
     message: &JobMessage,
     trace_id: &str,
 ) -> Result<(), sqlx::Error> {
-    let cx = db.ctx().into_baggage(common::spans::current());
+    let cx = db.session().into_baggage(opentelemetry::Context::current());
     let fields = propagation::inject_fields(&cx);
     const SQL: &str = "INSERT INTO jobs (id, todo_id, kind, trace_id, traceparent, baggage) \
         VALUES ($1, $2, $3, $4, $5, $6)";
@@ -92,7 +92,7 @@ pub async fn lock_jobs_of_todos(
     db.run(
         db.span("SELECT jobs", SQL),
         sqlx::query(SQL)
-            .bind(db.ctx().owner())
+            .bind(db.session().owner())
             .bind(id)
             .execute(conn),
     )

@@ -15,14 +15,15 @@ use axum_extra::extract::{
     cookie::{Cookie, SameSite},
 };
 use common::{
-    context::SCOPE_COOKIE,
-    faults::{Fault, Setting, store},
+    faults::{Fault, Setting},
+    session::SCOPE_COOKIE,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::{
     error::AppError,
+    fault_settings,
     pages::{FaultView, FaultsPage},
     request::Page,
     state::AppState,
@@ -39,7 +40,7 @@ pub fn router() -> Router<AppState> {
 /// The switches are read without fault injection (`db_unavailable` must not lock the
 /// panel that switches it off), straight from the pool.
 async fn views(app: &AppState) -> Result<Vec<FaultView>, AppError> {
-    Ok(store::list(app.db.pool(), app.db.tracer())
+    Ok(fault_settings::list(&app.db)
         .await?
         .into_iter()
         .filter_map(|setting| {
@@ -103,7 +104,7 @@ async fn api_put(
 }
 
 async fn current(app: &AppState, name: &str) -> Result<Setting, AppError> {
-    store::list(app.db.pool(), app.db.tracer())
+    fault_settings::list(&app.db)
         .await?
         .into_iter()
         .find(|s| s.name == name)
@@ -130,7 +131,7 @@ fn apply(mut setting: Setting, update: FaultUpdate) -> Setting {
 
 async fn save(app: &AppState, setting: &Setting) -> Result<(), AppError> {
     setting.validate().map_err(AppError::Invalid)?;
-    store::upsert(app.db.pool(), app.db.tracer(), setting).await?;
+    fault_settings::upsert(&app.db, setting).await?;
     app.faults.invalidate();
     tracing::info!(
         fault.name = setting.name,

@@ -13,7 +13,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn readyz(State(app): State<AppState>, Db(db): Db) -> (StatusCode, Json<Value>) {
-    let (database, queue) = tokio::join!(db.ping(), app.outbox.queue().ping(db.ctx()));
+    let (database, queue) = tokio::join!(db.ping(), app.outbox.queue().ping(db.session()));
     let status = if database.is_ok() && queue.is_ok() {
         StatusCode::OK
     } else {

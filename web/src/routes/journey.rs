@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::{
     Json, Router,
     extract::{Path, State},
@@ -17,8 +19,7 @@ use crate::{
     error::AppError,
     insights::VisitView,
     outbox::store::{self, CausedJob},
-    pages::JourneyPage,
-    request::{Ctx, Db, Page},
+    request::{CurrentSession, Db, Page},
     state::AppState,
 };
 
@@ -27,6 +28,13 @@ pub fn router() -> Router<AppState> {
         .route("/journey", get(mine))
         .route("/journey/{user}", get(page))
         .route("/api/journey/{user}", get(api))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "journey.html")]
+pub struct JourneyPage {
+    pub page: Page,
+    pub journey: JourneyView,
 }
 
 /// One request of the journey and the jobs it caused.
@@ -46,8 +54,8 @@ pub struct JourneyView {
     pub steps: Vec<Step>,
 }
 
-async fn mine(Ctx(ctx): Ctx) -> Redirect {
-    Redirect::to(&format!("/journey/{}", ctx.owner()))
+async fn mine(CurrentSession(session): CurrentSession) -> Redirect {
+    Redirect::to(&format!("/journey/{}", session.owner()))
 }
 
 async fn page(
@@ -75,7 +83,7 @@ async fn journey(
     page: &Page,
     user: String,
 ) -> Result<JourneyView, AppError> {
-    if !common::context::valid_user(&user) {
+    if !common::session::valid_user(&user) {
         return Err(AppError::NotFound("user"));
     }
     let visits = app
@@ -87,7 +95,7 @@ async fn journey(
     let mut jobs: HashMap<String, Vec<CausedJob>> = HashMap::new();
     if !traces.is_empty() {
         // To-do titles are their owner's: others see what happened, not what was written.
-        let own = db.ctx().owner() == user;
+        let own = db.session().owner() == user;
         for mut job in store::caused_by(db, &user, &traces).await? {
             if !own {
                 job.title = None;

@@ -1,6 +1,6 @@
 //! Each module has its own `router()`; this joins them. Handlers take what they use as
 //! extractors: `State<AppState>`, `request::Db` (the database for this request),
-//! `request::Ctx` (who it is for), `request::Page` (the header's facts).
+//! `request::CurrentSession` (whose request it is), `request::Page` (the header's facts).
 
 pub mod assets;
 pub mod dead_letters;

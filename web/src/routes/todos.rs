@@ -94,7 +94,7 @@ async fn add(
     todos::insert(&db, &mut tx, id, &title, &current_trace_id()).await?;
     outbox::record(&db, &mut tx, &job).await?;
     db.commit(tx).await?;
-    observe::todo_created(&app, db.ctx().owner());
+    observe::todo_created(&app, db.session().owner());
     app.outbox.send(&db, &job).await;
     Ok(Redirect::to("/").into_response())
 }
@@ -144,7 +144,7 @@ async fn set_completed(
     }
     db.commit(tx).await?;
     if let Some(time_to_done) = completion.time_to_done {
-        observe::todo_completed(&app, db.ctx().owner(), time_to_done);
+        observe::todo_completed(&app, db.session().owner(), time_to_done);
     }
     if let Some(job) = &job {
         app.outbox.send(&db, job).await;

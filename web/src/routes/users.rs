@@ -12,7 +12,7 @@ use axum_extra::extract::{
     CookieJar,
     cookie::{Cookie, SameSite},
 };
-use common::context::{GUEST, OTHER};
+use common::session::{GUEST, OTHER};
 use serde::Deserialize;
 
 use crate::{
@@ -44,7 +44,7 @@ async fn sign_in(
 ) -> Result<Response, AppError> {
     let Form(form) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let name = form.name.trim();
-    let refused = if !common::context::valid_user(name) {
+    let refused = if !common::session::valid_user(name) {
         Some("A name is 1–32 letters, digits, '.', '_' or '-'.")
     } else if [GUEST, OTHER].contains(&name) {
         // Shared buckets: everyone not signed in, everyone past the counted users.

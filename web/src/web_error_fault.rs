@@ -7,13 +7,9 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use common::{
-    context::RequestContext,
-    faults::Fault,
-    spans::{self, record_error},
-};
+use common::{faults::Fault, session::Session, spans::record_error};
 
-use crate::{error::AppError, http_span::ErrorTyped, state::AppState};
+use crate::{error::AppError, server_span::ErrorTyped, state::AppState};
 
 /// Paths a fault never breaks: the switches themselves, assets and probes.
 fn exempt(path: &str) -> bool {
@@ -23,14 +19,16 @@ fn exempt(path: &str) -> bool {
 }
 
 pub async fn inject(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let fault = match request.extensions().get::<RequestContext>() {
-        Some(ctx) if !exempt(request.uri().path()) => app.faults.active(Fault::WebError, ctx),
+    let fault = match request.extensions().get::<Session>() {
+        Some(session) if !exempt(request.uri().path()) => {
+            app.faults.active(Fault::WebError, session)
+        }
         _ => None,
     };
     let Some(fault) = fault else {
         return next.run(request).await;
     };
-    let mut span = spans::current();
+    let mut span = opentelemetry::Context::current();
     fault.mark(&mut span);
     let status = u16::try_from(fault.param("status"))
         .ok()

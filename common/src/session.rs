@@ -1,5 +1,5 @@
-//! Who and what a piece of work is for: the signed-in user (`enduser.id`) and the
-//! session's fault scope. A plain value: web builds one per request (from its cookies
+//! The session a piece of work comes from: the signed-in user (`enduser.id`) and the
+//! browser's fault scope. A plain value: web builds one per request (from its cookies
 //! and baggage), the worker one per record (from the message's W3C baggage), and both
 //! hand it to whatever needs it (spans, faults, metrics, the outbox).
 
@@ -17,12 +17,12 @@ pub const GUEST: &str = "guest";
 pub const OTHER: &str = "other";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestContext {
+pub struct Session {
     pub user: Option<String>,
     pub fault_scope: Option<String>,
 }
 
-impl RequestContext {
+impl Session {
     /// The signed-in user, or `guest`.
     pub fn owner(&self) -> &str {
         self.user.as_deref().unwrap_or(GUEST)
@@ -78,18 +78,19 @@ mod tests {
 
     #[test]
     fn context_round_trips_through_baggage() {
-        let ctx = RequestContext {
+        let session = Session {
             user: Some("ada".into()),
             fault_scope: Some("talk-1".into()),
         };
-        let cx = ctx.into_baggage(Context::new().with_baggage([KeyValue::new("other", "kept")]));
-        assert_eq!(RequestContext::from_baggage(&cx), ctx);
+        let cx =
+            session.into_baggage(Context::new().with_baggage([KeyValue::new("other", "kept")]));
+        assert_eq!(Session::from_baggage(&cx), session);
         assert_eq!(
             cx.baggage().get("other").map(|v| v.as_str().to_owned()),
             Some("kept".into())
         );
-        assert_eq!(RequestContext::default().owner(), GUEST);
-        assert_eq!(ctx.owner(), "ada");
+        assert_eq!(Session::default().owner(), GUEST);
+        assert_eq!(session.owner(), "ada");
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! Log lines joined to traces. Every line written inside a span carries the trace and
-//! span ids of the OpenTelemetry span it belongs to, so a log search leads to the trace
-//! in Jaeger, and a trace id from the error page leads to its log lines. That span is the
-//! current OpenTelemetry context: a request's SERVER span, or the `tracing` span entered
-//! (the bridge makes its context current); a span only the console records (a library's
-//! debug span, with `RUST_LOG=debug`) is not exported, so its lines join the one around it.
+//! span ids of the current OpenTelemetry context's span (a request's SERVER span, or the
+//! `tracing` span entered: the bridge makes its context current), so a log search leads
+//! to the trace, and a trace id from the error page to its log lines.
 //! `LOG_FORMAT=json`: one JSON object per line, for ECS and Lambda (CloudWatch Logs
 //! Insights reads the fields); `text` (the default): readable, the ids at the end.
 //! Events inside spans still reach the trace as span events: tracing-opentelemetry's
@@ -38,7 +36,12 @@ pub enum LogFormat {
 impl LogFormat {
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub fn from_env() -> Result<Self, String> {
-        Self::parse(crate::config::var("LOG_FORMAT").as_deref())
+        Self::parse(
+            std::env::var("LOG_FORMAT")
+                .ok()
+                .as_deref()
+                .filter(|v| !v.trim().is_empty()),
+        )
     }
 
     fn parse(value: Option<&str>) -> Result<Self, String> {
@@ -271,22 +274,22 @@ mod tests {
 
     use super::*;
 
+    /// Where the lines go.
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Buffer {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("buffer").extend_from_slice(bytes);
-            Ok(bytes.len())
+            self.0.lock().expect("buffer").write(bytes)
         }
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
     }
 
-    impl<'a> MakeWriter<'a> for Buffer {
+    impl MakeWriter<'_> for Buffer {
         type Writer = Buffer;
-        fn make_writer(&'a self) -> Self::Writer {
+        fn make_writer(&self) -> Buffer {
             self.clone()
         }
     }

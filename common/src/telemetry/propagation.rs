@@ -1,6 +1,6 @@
 //! W3C trace context (and baggage) carried in SQS message attributes.
 //!
-//! The producer injects with the global propagator (set by [`crate::telemetry`]) into
+//! The producer injects with the global propagator ([`super::install_propagator`]) into
 //! string attributes; the consumer extracts from the attributes of an `SqsEvent` record.
 //! Two SQS rules shape this: attribute values may not be empty (the W3C propagator may
 //! emit an empty `tracestate`), and a message carries at most 10 attributes.
@@ -102,20 +102,12 @@ pub fn extract_sqs_record(attributes: &HashMap<String, SqsMessageAttribute>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::install_propagator;
     use opentelemetry::{
         KeyValue,
         baggage::BaggageExt,
-        propagation::TextMapCompositePropagator,
         trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
     };
-    use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-
-    fn install_propagator() {
-        opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ]));
-    }
 
     fn remote_context(state: TraceState) -> Context {
         Context::new().with_remote_span_context(SpanContext::new(
@@ -209,10 +201,7 @@ mod properties {
         /// Any attribute values: extraction yields a context (valid or empty), no panic.
         #[test]
         fn extraction_never_panics(traceparent in ".{0,120}", tracestate in ".{0,200}", baggage in ".{0,200}") {
-            opentelemetry::global::set_text_map_propagator(opentelemetry::propagation::TextMapCompositePropagator::new(vec![
-                Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
-                Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
-            ]));
+            crate::telemetry::install_propagator();
             let attrs: HashMap<String, SqsMessageAttribute> = [("traceparent", traceparent), ("tracestate", tracestate), ("baggage", baggage)]
                 .into_iter()
                 .map(|(k, v)| {
