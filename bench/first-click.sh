@@ -29,6 +29,7 @@ until grep -q "ready:" "$out"; do
   sleep 0.2
 done
 ready=$(date +%s.%N)
+PORT=$(effective web PORT)
 title="first click $(date +%s%N)"
 curl -sf -o /dev/null -X POST --data-urlencode "title=$title" "http://127.0.0.1:${PORT}/todos"
 clicked=$(date +%s.%N)

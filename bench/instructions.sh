@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
-# What tracing costs web, counted in instructions: web under callgrind (valgrind), GET /
-# listing 20 to-dos, tracing off and on, as in bench/cost.sh. Deterministic where CPU
-# time is not (±5-15 % between rounds on a shared 2-core machine): it tells a 1 % change.
+# What telemetry costs web, counted in instructions: web under callgrind (valgrind), GET /
+# listing 20 to-dos, in each mode of BENCH_MODES (default `off on sampled`: see
+# bench/lib.sh's tracing_env). Deterministic where CPU time is not (±5-15 % between
+# rounds on a shared 2-core machine): it tells a 1 % change.
 #
 # Per request = (count after N2 requests − count after N1) ÷ (N2 − N1), each a fresh
-# process, so start-up and shutdown cancel out. Counted: instructions, and the misses of
-# callgrind's simulated first-level caches (instruction, data read, data write). Tracing's
-# instructions miss the instruction cache far more often than the rest of a request's
-# (its code runs a few times a request, among ~360 k other instructions), so
-# instructions alone undercount it: the "estimated cycles" (instructions + 10 × L1
-# misses, 10 cycles being about what a miss that hits L2 costs) track CPU time better.
-# Prints each per mode, and the ratios.
+# process on one kept-alive connection, so start-up and shutdown cancel out. Also the
+# misses of callgrind's simulated first-level caches, and "estimated cycles"
+# (instructions + 10 × L1 misses). Prints each mode, and its ratio to `off`.
 #   BENCH_N1 (default 200), BENCH_N2 (default 1200); CALLGRIND_KEEP=dir keeps the
-#   profiles (callgrind_annotate them, --show=I1mr for the misses).
+#   profiles (callgrind_annotate them).
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -53,21 +50,25 @@ PY
 
 seed_todos $WEB_PORT
 
+MODES=(${BENCH_MODES:-off on sampled})
 counts=()
-for mode in off on; do
-  counts+=("$(run $mode "$N1")" "$(run $mode "$N2")")
+for mode in "${MODES[@]}"; do
+  counts+=("$(run "$mode" "$N1")" "$(run "$mode" "$N2")")
 done
-python3 - "$N1" "$N2" "${counts[@]}" <<'PY'
+python3 - "$N1" "$N2" "${MODES[*]}" "${counts[@]}" <<'PY'
 import sys
-n1, n2 = int(sys.argv[1]), int(sys.argv[2])
-runs = [list(map(int, s.split())) for s in sys.argv[3:]]
+n1, n2, modes = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split()
+runs = [list(map(int, s.split())) for s in sys.argv[4:]]
 per = {}
-for mode, (a, b) in zip(["off", "on"], [runs[0:2], runs[2:4]]):
+for i, mode in enumerate(modes):
+    a, b = runs[2 * i], runs[2 * i + 1]
     d = [(y - x) / (n2 - n1) for x, y in zip(a, b)]
     ir, i1, d1 = d[0], d[3], d[4] + d[5]
-    per[mode] = (ir, i1, d1, ir + 10 * (i1 + d1))
-    print(f"tracing {mode:<3}: {ir:9.0f} instructions/request, L1 misses: "
-          f"instruction {i1:6.0f}, data {d1:6.0f}; estimated cycles {per[mode][3]:9.0f}")
-print(f"ratio on/off: instructions {per['on'][0] / per['off'][0]:.3f}, "
-      f"estimated cycles {per['on'][3] / per['off'][3]:.3f}")
+    per[mode] = (ir, ir + 10 * (i1 + d1))
+    print(f"tracing {mode:<7}: {ir:9.0f} instructions/request, L1 misses: "
+          f"instruction {i1:6.0f}, data {d1:6.0f}; estimated cycles {per[mode][1]:9.0f}")
+for mode in modes:
+    if mode != "off" and "off" in per:
+        print(f"ratio {mode}/off: instructions {per[mode][0] / per['off'][0]:.3f}, "
+              f"estimated cycles {per[mode][1] / per['off'][1]:.3f}")
 PY

@@ -10,7 +10,7 @@ bench_services() { # name
   "$VENV/bin/python" scripts/create-queues.py "$JOBS_QUEUE_URL" "$JOBS_DLQ_URL" 3 >/dev/null
 }
 
-# What both tracing benchmarks (cost.sh, instructions.sh) stand on: web and
+# What both tracing benchmarks (instructions.sh, together.sh) stand on: web and
 # trace-console built (release), SQS, the database and queues of `name`, a quiet OTLP
 # receiver at `receiver` (host:port) for the spans, and an exit trap for all of it.
 # Sets BIN.
@@ -26,17 +26,19 @@ bench_tracing_setup() { # name receiver
   wait_for_port "${2%:*}" "${2##*:}" trace-console
 }
 
-# web's environment with tracing `off` (no OpenTelemetry at all) or `on` (every span to
-# `receiver`), into the array MODE_ENV.
-tracing_env() { # off|on receiver
-  if [ "$1" = off ]; then
-    MODE_ENV=(OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT=)
-  else
-    MODE_ENV=(OTEL_EXPORTER_OTLP_ENDPOINT="http://$2")
-  fi
+# web's environment with tracing `off` (OTEL_SDK_DISABLED: no spans, no metrics), `on`
+# (every span and the metrics to `receiver`) or `sampled` (as `on`, a tenth of the traces
+# kept: parentbased_traceidratio 0.1), into the array MODE_ENV.
+tracing_env() { # off|on|sampled receiver
+  case "$1" in
+    off) MODE_ENV=(OTEL_SDK_DISABLED=true) ;;
+    on) MODE_ENV=(OTEL_EXPORTER_OTLP_ENDPOINT="http://$2") ;;
+    sampled) MODE_ENV=(OTEL_EXPORTER_OTLP_ENDPOINT="http://$2"
+      OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.1) ;;
+  esac
 }
 
-# One slot's web for the side-by-side benchmarks (together.sh, threads.sh): tracing
+# One slot's web for the side-by-side benchmark (together.sh): tracing
 # `mode` (off|on, spans to $RECEIVER), more variables `extra` (assignments, may be
 # empty), listening on `port`, quiet; its pid in STARTED once it listens.
 start_slot_web() { # mode port extra binary
@@ -50,8 +52,7 @@ start_slot_web() { # mode port extra binary
 # The page both benchmarks measure: 20 to-dos for the guest, added through a web
 # started for it on `port` (and stopped again).
 seed_todos() { # port
-  env RUST_LOG=off FAULTS_ENABLED=false OTEL_SDK_DISABLED=true OTEL_EXPORTER_OTLP_ENDPOINT= \
-    PORT="$1" "$BIN/web" >/dev/null 2>&1 &
+  env RUST_LOG=off FAULTS_ENABLED=false OTEL_SDK_DISABLED=true PORT="$1" "$BIN/web" >/dev/null 2>&1 &
   local web=$!
   wait_for_port 127.0.0.1 "$1" web
   psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos" >/dev/null
@@ -66,12 +67,8 @@ ensure_wrk() {
   command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }
 }
 
-# A process's CPU time so far (utime + stime), in clock ticks.
-cpu_ticks() { # pid
-  cpu_split "$1" | awk -F, '{print $1 + $2}'
-}
-
-# The same, split: "user,system" (utime and stime of /proc/PID/stat).
+# A process's CPU time so far, "user,system" (utime and stime of /proc/PID/stat), in
+# clock ticks.
 cpu_split() { # pid
   awk '{print $14 "," $15}' "/proc/$1/stat"
 }
