@@ -105,15 +105,17 @@ const RULES: &[(&[&str], Kind)] = &[
     ),
 ];
 
-/// Checks every variable above that is set (a blank one counts as unset, as the SDK
-/// reads it) and says what they decide.
+/// Checks every variable above that is set and says what they decide.
 pub fn check() -> Result<Settings, String> {
-    check_with(|name| {
-        std::env::var(name)
-            .ok()
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    })
+    check_with(var)
+}
+
+/// A variable's value, trimmed; a blank one counts as unset, as the SDK reads it.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// [`check`], reading variables through `var` (tests).
@@ -153,8 +155,8 @@ fn valid(kind: &Kind, value: &str) -> Result<(), String> {
 
 /// Whether an export timeout is configured for `signal` (`TRACES`, `METRICS`).
 pub fn timeout_set(signal: &str) -> bool {
-    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    set("OTEL_EXPORTER_OTLP_TIMEOUT") || set(&format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT"))
+    var("OTEL_EXPORTER_OTLP_TIMEOUT").is_some()
+        || var(&format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT")).is_some()
 }
 
 #[cfg(test)]

@@ -36,12 +36,7 @@ pub enum LogFormat {
 impl LogFormat {
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub fn from_env() -> Result<Self, String> {
-        Self::parse(
-            std::env::var("LOG_FORMAT")
-                .ok()
-                .as_deref()
-                .filter(|v| !v.trim().is_empty()),
-        )
+        Self::parse(super::env::var("LOG_FORMAT").as_deref())
     }
 
     fn parse(value: Option<&str>) -> Result<Self, String> {

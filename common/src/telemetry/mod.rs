@@ -52,8 +52,8 @@ use logs::{ContextEvents, JsonWithIds, LogFormat, TextWithIds};
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn,aws_smithy_runtime=warn,aws_config=warn,\
 hyper=warn,h2=warn,reqwest=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=warn";
 
-/// The process's providers. [`Telemetry::flush`] exports what is buffered (the Lambda
-/// function calls it after every invocation); dropping it flushes and shuts down.
+/// The process's providers. [`Telemetry::flusher`] exports what is buffered (the Lambda
+/// function's layer calls it after every invocation); dropping it flushes and shuts down.
 pub struct Telemetry {
     tracer_provider: SdkTracerProvider,
     meter_provider: Option<SdkMeterProvider>,
@@ -191,8 +191,8 @@ fn meter_provider(
 /// `service` when those do not name it.
 fn resource(service: &'static str) -> Resource {
     let builder = Resource::builder();
-    let named = std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.trim().is_empty())
-        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
+    let named = env::var("OTEL_SERVICE_NAME").is_some()
+        || env::var("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="));
     if named {
         builder.build()
     } else {
@@ -214,10 +214,10 @@ pub fn subscriber(
     tracer: Option<SdkTracer>,
     format: LogFormat,
 ) -> anyhow::Result<impl tracing::Subscriber + Send + Sync + 'static> {
-    let printed = match std::env::var("RUST_LOG") {
-        Ok(directives) if !directives.trim().is_empty() => EnvFilter::try_new(&directives)
+    let printed = match env::var("RUST_LOG") {
+        Some(directives) => EnvFilter::try_new(&directives)
             .with_context(|| format!("RUST_LOG={directives:?} is invalid"))?,
-        _ => EnvFilter::new(DEFAULT_FILTER),
+        None => EnvFilter::new(DEFAULT_FILTER),
     };
     let bridge = tracer.map(|tracer| {
         tracing_opentelemetry::layer()
