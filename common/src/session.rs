@@ -42,10 +42,16 @@ impl Session {
         }
     }
 
-    /// `cx` with this user and fault scope added to its baggage (other entries kept), so
-    /// they travel with a job into the worker.
+    /// `cx` with this user and fault scope in its baggage (other entries kept), so they
+    /// travel with a job into the worker. A caller's own entries for them are replaced
+    /// or dropped: a guest must not reach the worker as whoever their baggage names.
     pub fn into_baggage(&self, cx: Context) -> Context {
-        if self.user.is_none() && self.fault_scope.is_none() {
+        let carried = |key| cx.baggage().get(key).is_some();
+        if self.user.is_none()
+            && self.fault_scope.is_none()
+            && !carried(USER_BAGGAGE_KEY)
+            && !carried(SCOPE_BAGGAGE_KEY)
+        {
             return cx;
         }
         let mut entries: Vec<KeyValue> = cx
@@ -72,6 +78,12 @@ pub fn valid_user(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
+/// A name someone can sign in as: valid, and not one of the shared buckets ([`GUEST`]:
+/// everyone not signed in; [`OTHER`]: everyone past the counted users).
+pub fn can_sign_in_as(name: &str) -> bool {
+    valid_user(name) && name != GUEST && name != OTHER
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,11 +106,23 @@ mod tests {
     }
 
     #[test]
+    fn a_guests_baggage_names_nobody() {
+        let forged = Context::new().with_baggage([
+            KeyValue::new(USER_BAGGAGE_KEY, "ada"),
+            KeyValue::new("other", "kept"),
+        ]);
+        let cx = Session::default().into_baggage(forged);
+        assert_eq!(Session::from_baggage(&cx).user, None);
+        assert!(cx.baggage().get("other").is_some());
+    }
+
+    #[test]
     fn user_names_are_plain() {
         assert!(valid_user("ada.lovelace-1"));
         assert!(!valid_user(""));
         assert!(!valid_user("a b"));
         assert!(!valid_user("ada;evil=1"));
         assert!(!valid_user(&"x".repeat(33)));
+        assert!(can_sign_in_as("ada") && !can_sign_in_as(GUEST) && !can_sign_in_as(OTHER));
     }
 }

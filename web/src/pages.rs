@@ -86,6 +86,15 @@ impl IndexPage {
         let working = self.working_jobs.get(todo.job_kind.as_deref()?).cloned();
         self.page.compare_url(&working, &todo.job_trace_id)
     }
+
+    /// The trace of the request that last changed `todo`, when the job's link does not
+    /// lead there already (an edit causes no job).
+    pub fn last_change_url(&self, todo: &TodoRow) -> Option<String> {
+        if todo.updated_trace_id == todo.job_trace_id {
+            return None;
+        }
+        self.page.trace_url(&todo.updated_trace_id)
+    }
 }
 
 #[derive(Template, WebTemplate)]

@@ -38,10 +38,12 @@ pub async fn session(State(app): State<AppState>, mut request: Request, next: Ne
 /// caller sent (the current context's: `server_span` extracted it).
 fn of(headers: &HeaderMap) -> Session {
     let jar = CookieJar::from_headers(headers);
+    // A cookie is the client's to write: one that names nobody who could sign in
+    // (a bad name, or the shared `guest` and `other` buckets) is no session.
     let user = jar
         .get(USER_COOKIE)
         .map(|c| c.value().to_owned())
-        .filter(|u| session::valid_user(u));
+        .filter(|u| session::can_sign_in_as(u));
     let fault_scope = jar
         .get(SCOPE_COOKIE)
         .map(|c| c.value().to_owned())

@@ -77,8 +77,11 @@ impl Worker {
                 // invocation makes Lambda retry the batch, which loses nothing.
                 return Err("SQS record without messageId".into());
             };
-            if let Err(e) = self.handle_record(record, message_id, batch_size).await {
-                tracing::warn!(message.id = message_id, error = %e, "record failed");
+            if self
+                .handle_record(record, message_id, batch_size)
+                .await
+                .is_err()
+            {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message_id.to_owned();
                 response.batch_item_failures.push(failure);
@@ -120,13 +123,17 @@ impl Worker {
             Ok(outcome) => {
                 self.metrics.job(job_kind(record), outcome.as_str());
                 span.set_attribute("job.outcome", outcome.as_str());
-                tracing::info!(parent: &span, outcome = outcome.as_str(), "record processed");
+                // Inside the CONSUMER span: the line carries the click's trace id.
+                span.in_scope(|| tracing::info!(outcome = outcome.as_str(), "record processed"));
             }
             Err(e) => {
                 let last = attempt >= self.max_receive_count;
                 self.metrics
                     .job(job_kind(record), if last { "dead" } else { "failed" });
                 record_error(&mut span.clone(), e.error_type(), e);
+                span.in_scope(
+                    || tracing::warn!(message.id = message_id, error = %e, "record failed"),
+                );
                 self.record_failure(&db, record, attempt, e).await;
             }
         }

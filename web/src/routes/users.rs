@@ -12,7 +12,6 @@ use axum_extra::extract::{
     CookieJar,
     cookie::{Cookie, SameSite},
 };
-use common::session::{GUEST, OTHER};
 use serde::Deserialize;
 
 use crate::{
@@ -46,8 +45,7 @@ async fn sign_in(
     let name = form.name.trim();
     let refused = if !common::session::valid_user(name) {
         Some("A name is 1–32 letters, digits, '.', '_' or '-'.")
-    } else if [GUEST, OTHER].contains(&name) {
-        // Shared buckets: everyone not signed in, everyone past the counted users.
+    } else if !common::session::can_sign_in_as(name) {
         Some("'guest' and 'other' are taken: they stand for many people.")
     } else {
         None
