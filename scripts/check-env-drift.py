@@ -2,7 +2,9 @@
 # Env drift: does docker-compose.yml, infra/template.yaml or scripts/lib.sh set a variable
 # its binary does not read (a typo, a leftover), or lib.sh restate a binary's default?
 # Each binary lists what it reads, its libraries' variables included (`BIN
-# --print-env=json`); no tool knows that list. Usage:
+# --print-env=json`); no tool knows that list. Also what the README promises of these
+# files' settings: faults off in infra/, web's grace period inside ECS's stop timeout,
+# spans exported every 500 ms by compose and scripts/dev. Usage:
 #   check-env-drift.py --bin-dir DIR --compose-json FILE  (`docker compose config --format json`)
 import argparse
 import json
@@ -26,6 +28,30 @@ def names(node):
     if isinstance(node, dict):
         return [node["Name"]] if "Name" in node else names(list(node.values()))
     return []
+
+
+def readme_promises(template, web, services, reads):
+    problems = []
+    default = template["Parameters"]["FaultsEnabled"]["Default"]
+    if default != "false":
+        problems.append(f"infra/template.yaml: FaultsEnabled defaults to {default!r}; the README says off")
+    # SIGTERM, SHUTDOWN_GRACE_MS for in-flight requests, the outbox drain (web's
+    # DRAIN_TIMEOUT, 5 s), then SIGKILL at StopTimeout.
+    env = {e["Name"]: e.get("Value") for e in web.get("Environment", []) if isinstance(e, dict)}
+    grace_ms = int(env.get("SHUTDOWN_GRACE_MS") or reads["web"]["SHUTDOWN_GRACE_MS"])
+    stop = int(web.get("StopTimeout", 30))
+    if grace_ms + 5000 > stop * 1000:
+        problems.append(f"infra/template.yaml: StopTimeout {stop} s leaves no room for a grace period of "
+                        f"{grace_ms} ms and the 5 s drain")
+    for service, svc in sorted(services.items()):
+        if (svc.get("build") or {}).get("target") in ("web", "worker"):  # esm exports nothing
+            delay = (svc.get("environment") or {}).get("OTEL_BSP_SCHEDULE_DELAY")
+            if delay != "500":
+                problems.append(f"docker-compose.yml: {service} exports spans every {delay} ms; the README says 500")
+    with open(os.path.join(ROOT, "scripts", "dev")) as f:
+        if 'OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-500}"' not in f.read():
+            problems.append("scripts/dev does not export spans every 500 ms, as the README says")
+    return problems
 
 
 def main():
@@ -72,12 +98,16 @@ def main():
             if reads[b][name] == value:
                 problems.append(f"scripts/lib.sh sets {name}={value}, {b}'s own default: leave it to the binary")
 
+    problems += readme_promises(load_template(os.path.join(ROOT, "infra", "template.yaml")), web,
+                                services, reads)
+
     for p in problems:
         print(f"  PROBLEM {p}")
     if problems:
         print(f"env drift: {len(problems)} problem(s)")
         return 1
-    print("no env drift: compose, infra and scripts/lib.sh set only what the binaries read")
+    print("no env drift: compose, infra and scripts/lib.sh set only what the binaries read;"
+          " faults off in infra/, the grace period inside StopTimeout, spans every 500 ms")
     return 0
 
 

@@ -45,8 +45,8 @@ pub struct Options {
     pub with_worker: bool,
     /// Extra environment for every process (e.g. `FAULTS`).
     pub env: Vec<(&'static str, String)>,
-    /// Route the services' PostgreSQL and SQS traffic through cuttable proxies
-    /// ([`TestApp::db_proxy`], [`TestApp::sqs_proxy`]).
+    /// Route the services' PostgreSQL traffic and web's SQS traffic through cuttable
+    /// proxies ([`TestApp::db_proxy`], [`TestApp::sqs_proxy`]).
     pub through_proxies: bool,
     /// The function's timeout, enforced by the Lambda API (infra/template.yaml: 5 s).
     pub function_timeout: Duration,
@@ -167,14 +167,14 @@ impl TestApp {
             lambda_env.extend(options.worker_env.iter().cloned());
             processes
                 .push(Process::start("worker", bins.worker, Env::Inherit(&env, &lambda_env)).0);
-            processes.push(
-                Process::start(
-                    "esm",
-                    bins.esm,
-                    Env::Inherit(&env, &[("ESM_FUNCTION_URL", lambda.invoke_url())]),
-                )
-                .0,
-            );
+            // The proxies stand where web's network does; the event source mapping is
+            // Lambda's own, inside AWS, so an SQS outage of web's never costs it a
+            // receive (a receive lost on a cut connection still counts in SQS).
+            let esm_env = [
+                ("ESM_FUNCTION_URL", lambda.invoke_url()),
+                ("AWS_ENDPOINT_URL_SQS", services.sqs_endpoint.clone()),
+            ];
+            processes.push(Process::start("esm", bins.esm, Env::Inherit(&env, &esm_env)).0);
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -203,26 +203,46 @@ impl TestApp {
     /// Stops the web process with SIGTERM (as ECS does), waits for it to exit, and
     /// starts a new one on the same port.
     pub async fn restart_web(&mut self) {
-        let port = self.address.rsplit(':').next().unwrap_or("0").to_owned();
+        self.sigterm_web();
+        self.wait_web_stopped().await;
+        self.start_web_again().await;
+    }
+
+    /// Sends SIGTERM to the web process (as ECS does) and returns at once.
+    pub fn sigterm_web(&self) {
+        let web = self
+            .processes
+            .iter()
+            .find(|p| p.name == "web")
+            .expect("a web process");
+        if let Some(pid) = web.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Waits (up to 30 s) for the web process to exit after [`TestApp::sigterm_web`];
+    /// panics unless it exits cleanly. Its log is kept (printed if the test fails).
+    pub async fn wait_web_stopped(&mut self) {
         let index = self
             .processes
             .iter()
             .position(|p| p.name == "web")
             .expect("a web process");
         let mut old = self.processes.remove(index);
-        if let Some(pid) = old.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
         let status = tokio::time::timeout(Duration::from_secs(30), old.child.wait()).await;
+        old.name = "web (before restart)";
+        self.processes.push(old);
         assert!(
             matches!(status, Ok(Ok(s)) if s.success()),
             "web exits cleanly on SIGTERM: {status:?}"
         );
-        // Kept for its log (printed if the test fails).
-        old.name = "web (before restart)";
-        self.processes.push(old);
+    }
+
+    /// Starts web again on the port it had, after [`TestApp::wait_web_stopped`].
+    pub async fn start_web_again(&mut self) {
+        let port = self.address.rsplit(':').next().unwrap_or("0").to_owned();
         self.address = start_web(&mut self.processes, self.bins, &self.env, &port).await;
     }
 
@@ -378,12 +398,14 @@ impl TestApp {
     }
 
     /// Waits until process `name` ("web", "worker", "esm") logged a line containing
-    /// `needle`; returns that line.
+    /// `needle`; returns that line. After a restart, "web" is the newest web process, or
+    /// the stopped one until a new one starts.
     pub async fn wait_for_log(&self, name: &str, needle: &str) -> String {
+        let stopped = format!("{name} (before restart)");
         self.processes
             .iter()
             .rev()
-            .find(|p| p.name == name)
+            .find(|p| p.name == name || p.name == stopped)
             .unwrap_or_else(|| panic!("no process {name}"))
             .wait_for_log(needle, Duration::from_secs(30))
             .await

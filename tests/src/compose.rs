@@ -247,7 +247,8 @@ ENTRYPOINT ["/usr/local/bin/web"]
         let worker = resolve(&stages, "worker").unwrap();
         assert_eq!(worker.base, "public.ecr.aws/lambda/provided:al2023");
         assert_eq!(worker.cmd, Some(vec!["bootstrap".to_owned()]));
-        assert!(resolve(&stages, "nope").is_err());
+        let error = resolve(&stages, "nope").unwrap_err().to_string();
+        assert_eq!(error, r#"no stage named "nope""#);
     }
 
     #[test]

@@ -71,6 +71,8 @@ struct Counters {
     timeouts: AtomicU64,
     overlaps: AtomicU64,
     wrong_paths: AtomicU64,
+    /// The longest invoke phase so far, in µs.
+    longest_phase_us: AtomicU64,
 }
 
 /// The invocation the runtime is working on (its invoke phase), if any.
@@ -174,6 +176,12 @@ impl LambdaApi {
         self.counters.timeouts.load(Ordering::SeqCst)
     }
 
+    /// The longest invoke phase that has ended: from handing an invocation to the
+    /// runtime until it asked for the next (its work, then its flush).
+    pub fn longest_invoke_phase(&self) -> Duration {
+        Duration::from_micros(self.counters.longest_phase_us.load(Ordering::SeqCst))
+    }
+
     /// Invocations that arrived while another was running (`one_at_a_time`).
     pub fn overlap_count(&self) -> u64 {
         self.counters.overlaps.load(Ordering::SeqCst)
@@ -257,11 +265,14 @@ async fn next(State(api): State<Api>) -> Response {
     {
         // Asking for the next invocation ends the last one's invoke phase.
         let mut phase = api.phase.lock().expect("lock");
-        if let Some((_, started, counted)) = phase.current.take()
-            && !counted
-            && started.elapsed() > api.options.timeout
-        {
-            api.counters.timeouts.fetch_add(1, Ordering::SeqCst);
+        if let Some((_, started, counted)) = phase.current.take() {
+            let took = started.elapsed();
+            api.counters
+                .longest_phase_us
+                .fetch_max(took.as_micros() as u64, Ordering::SeqCst);
+            if !counted && took > api.options.timeout {
+                api.counters.timeouts.fetch_add(1, Ordering::SeqCst);
+            }
         }
         phase.waiting = true;
     }

@@ -6,6 +6,8 @@
 pub mod app;
 pub mod compose;
 pub mod fast;
+#[cfg(test)]
+mod house_rules;
 pub mod lambda;
 pub use trace_console::receiver as otlp;
 pub mod poll;

@@ -38,8 +38,8 @@ mod tests {
 
     #[test]
     fn rejects_blank_and_over_long() {
-        assert!(title("").is_err());
-        assert!(title(" \n\t ").is_err());
+        assert_eq!(title(""), Err("A to-do needs a title.".into()));
+        assert_eq!(title(" \n\t "), Err("A to-do needs a title.".into()));
         assert!(title(&"x".repeat(MAX_TITLE_CHARS)).is_ok());
         let err = title(&"x".repeat(MAX_TITLE_CHARS + 1)).unwrap_err();
         assert!(err.contains("201"), "{err}");
@@ -47,7 +47,8 @@ mod tests {
 
     #[test]
     fn rejects_undecodable_bytes() {
-        assert!(title("ok \u{FFFD}").is_err());
+        let err = title("ok \u{FFFD}").unwrap_err();
+        assert!(err.contains("invalid UTF-8"), "{err}");
     }
 
     #[test]

@@ -302,13 +302,21 @@ mod tests {
     fn user_settings_are_checked() {
         let mut s = Setting::off(Fault::SlowDb);
         s.probability = 1.5;
-        assert!(s.validate().is_err());
+        assert_eq!(
+            s.validate(),
+            Err("probability must be between 0 and 1".into())
+        );
         s.probability = 0.5;
         s.scope = Some("my session!".into());
-        assert!(s.validate().is_err());
+        let err = s.validate().unwrap_err();
+        assert!(err.starts_with("scope must be"), "{err}");
         s.scope = Some("talk-1".into());
         assert_eq!(s.validate(), Ok(Fault::SlowDb));
         s.params = json!({"latency_ms": -1});
-        assert!(s.validate().is_err());
+        let err = s.validate().unwrap_err();
+        assert!(
+            err.starts_with("latency_ms must be a whole number"),
+            "{err}"
+        );
     }
 }

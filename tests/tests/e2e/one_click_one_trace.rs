@@ -55,6 +55,8 @@ async fn adding_a_todo_is_one_connected_trace_from_browser_to_worker_database() 
     assert_eq!(server.attr_str("http.request.method"), Some("POST"));
     assert_eq!(server.attr_str("http.route"), Some("/todos"));
     assert_eq!(server.attr("http.response.status_code"), Some(&303.into()));
+    assert_eq!(server.attr_str("url.path"), Some("/todos"));
+    assert_eq!(server.attr_str("url.scheme"), Some("http"));
 
     let insert =
         find(&spans, "todo-web", SpanKind::Client, "INSERT todos").expect("DB insert span");
@@ -100,6 +102,8 @@ async fn adding_a_todo_is_one_connected_trace_from_browser_to_worker_database() 
         .attr_str("messaging.message.id")
         .expect("message id");
     assert!(!message_id.is_empty());
+    assert_eq!(producer.attr_str("job.kind"), Some("enrich_todo"));
+    assert!(producer.attr_str("job.id").is_some_and(|id| id.len() == 36));
 
     let consumer = find(
         &spans,

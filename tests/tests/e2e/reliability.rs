@@ -1,7 +1,7 @@
 //! Real outages (the services' connections cut by a TCP proxy), graceful shutdown,
 //! and the outbox: nothing lost, recovery without restarts.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::json;
@@ -102,8 +102,17 @@ async fn an_sqs_outage_keeps_every_todo_and_delivers_the_jobs_when_sqs_is_back()
     assert_eq!(sent, 3);
 }
 
+/// A client with no pooled connection: each request opens its own, as a new visitor's.
+fn new_visitor() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
-async fn sigterm_finishes_in_flight_requests_drains_the_outbox_and_flushes_spans() {
+async fn sigterm_refuses_new_connections_finishes_in_flight_drains_and_flushes() {
     let mut app = TestApp::spawn_with(
         binaries!(),
         Options {
@@ -136,7 +145,30 @@ async fn sigterm_finishes_in_flight_requests_drains_the_outbox_and_flushes_spans
     });
     app.wait_for_log("web", r#"fault injected fault.name="slow_db""#)
         .await;
-    app.restart_web().await;
+    app.sigterm_web();
+    app.wait_for_log("web", "shutting down: no new connections")
+        .await;
+    // Within moments of the signal (a connection accepted just before is served), new
+    // connections are refused while the in-flight request still waits on its queries.
+    let refused = eventually(
+        "a new connection to be refused",
+        Duration::from_secs(2),
+        || {
+            let url = app.url("/healthz");
+            async move {
+                match new_visitor().get(url).send().await {
+                    Err(e) if e.is_connect() => Some(e),
+                    _ => None,
+                }
+            }
+        },
+    )
+    .await;
+    assert!(
+        !in_flight.is_finished(),
+        "refused ({refused}) while one is in flight"
+    );
+    app.wait_web_stopped().await;
 
     let response = in_flight
         .await
@@ -154,8 +186,111 @@ async fn sigterm_finishes_in_flight_requests_drains_the_outbox_and_flushes_spans
         .unwrap();
     assert_eq!(state, "queued", "the outbox was drained on the way out");
     assert_eq!(app.queue_depth(&app.queue_url).await, 1);
+    app.start_web_again().await;
     app.set_fault("slow_db", json!({ "enabled": false })).await;
     assert_eq!(app.get("/").await.status(), 200, "the new instance serves");
+}
+
+#[tokio::test]
+async fn the_relay_backs_off_while_sqs_refuses() {
+    // RELAY_INTERVAL_MS is 200 in the harness.
+    let app = TestApp::web_only(binaries!()).await;
+    app.set_fault("queue_unavailable", json!({ "enabled": true }))
+        .await;
+    let (response, trace_id) = app
+        .traced_post_form("/todos", &[("title", "wait for it")])
+        .await;
+    assert_eq!(response.status(), 303);
+    // Each round tries the job in the click's trace: one `relay job` span a round.
+    let relay_starts = |spans: &[tests::otlp::Span]| {
+        let mut starts: Vec<u64> = spans
+            .iter()
+            .filter(|s| s.name == "relay job")
+            .map(|s| s.start_unix_nanos)
+            .collect();
+        starts.sort_unstable();
+        starts
+    };
+    let spans = app
+        .trace_where(&trace_id, "five relay rounds", DEADLINE, |spans| {
+            relay_starts(spans).len() >= 5
+        })
+        .await;
+    let gaps_ms: Vec<f64> = relay_starts(&spans)
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1e6)
+        .collect();
+    // Every 200 ms would be hammering; the pause doubles instead: at least 0.4, 0.8,
+    // 1.6, 3.2 s between the rounds' starts (a slow round only adds to that).
+    for (n, gap) in gaps_ms.iter().enumerate() {
+        let pause = 400.0 * f64::from(1 << n);
+        assert!(
+            *gap >= 0.95 * pause,
+            "pause {n} under {pause} ms: {gaps_ms:?}"
+        );
+    }
+    app.set_fault("queue_unavailable", json!({ "enabled": false }))
+        .await;
+    eventually("the job to be sent", DEADLINE, || async {
+        let state: String = sqlx::query_scalar("SELECT state FROM jobs")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        (state == "queued").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_header_or_cookie_value_reaches_a_span() {
+    let app = TestApp::spawn(binaries!()).await;
+    let ada = app.sign_in("ada").await;
+    const SECRET: &str = "s3cr3t-4f9e1c";
+    let (traceparent, trace_id) = tests::app::new_traceparent();
+    let response = app
+        .http
+        .post(app.url("/todos"))
+        .header("traceparent", traceparent)
+        .header("cookie", format!("{ada}; session=cookie-{SECRET}"))
+        .header("authorization", format!("Bearer token-{SECRET}"))
+        .header("x-api-key", format!("key-{SECRET}"))
+        .header("referer", format!("{}/?ref={SECRET}", app.address))
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("baggage", format!("note=baggage-{SECRET}"))
+        .header("user-agent", "test-agent/1.0")
+        .form(&[("title", "nothing to see")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    // The whole click: web's spans and the worker's.
+    let spans = app
+        .trace_where(&trace_id, "the worker's spans", DEADLINE, |spans| {
+            spans
+                .iter()
+                .any(|s| s.kind == SpanKind::Consumer && s.attr_str("job.outcome") == Some("done"))
+        })
+        .await;
+    for span in &spans {
+        for (key, value) in &span.attributes {
+            let value = value.to_string();
+            assert!(
+                !value.contains(SECRET) && !value.contains("203.0.113.7"),
+                "{} {key}={value}",
+                span.name
+            );
+        }
+        for text in span.events.iter().chain([&span.name]) {
+            assert!(!text.contains(SECRET), "{}: {text}", span.name);
+        }
+    }
+    // What the conventions ask for from a request is there, and only that.
+    let server = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
+    assert_eq!(
+        server.attr_str("user_agent.original"),
+        Some("test-agent/1.0")
+    );
+    assert_eq!(server.attr_str("enduser.id"), Some("ada"));
 }
 
 #[tokio::test]
@@ -270,9 +405,31 @@ async fn a_slow_shutdown_is_cut_at_the_grace_period() {
     let stuck = tokio::spawn(async move { client.get(url).send().await });
     app.wait_for_log("web", r#"fault injected fault.name="slow_db""#)
         .await;
-    app.restart_web().await;
-    // Had the web waited for the 20 s query, the request would have succeeded.
-    assert!(stuck.await.unwrap().is_err(), "the stuck request was cut");
+    let sigterm = Instant::now();
+    app.sigterm_web();
+    app.wait_web_stopped().await;
+    let exited = sigterm.elapsed();
+    // The grace period, then a drain and a flush: seconds, not the query's 20 s.
+    assert!(
+        exited >= Duration::from_millis(500) && exited < Duration::from_secs(8),
+        "web exited {exited:?} after SIGTERM, with a grace period of 500 ms"
+    );
+    app.wait_for_log(
+        "web",
+        "in-flight requests outlived the shutdown grace period",
+    )
+    .await;
+    // The stuck request lost its connection with no answer (not a time-out of ours).
+    let cut = stuck.await.unwrap().expect_err("the stuck request was cut");
+    assert!(cut.is_request() && !cut.is_timeout(), "{cut:?}");
+    let chain = std::iter::successors(Some(&cut as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(
+        chain.contains("connection closed before message completed"),
+        "{chain}"
+    );
 }
 
 #[tokio::test]

@@ -48,6 +48,15 @@ async fn a_stalled_collector_neither_times_out_the_function_nor_repeats_a_job() 
     )
     .await;
     assert_eq!(app.lambda.timeout_count(), 0, "no invocation timed out");
+    // Each export (traces, then metrics) gives up after the worker's 1 s: the invocation
+    // and its flush fit in about two of them, far inside the function's 5 s. An exporter
+    // that ignored its time-out would still be waiting here.
+    let phase = app.lambda.longest_invoke_phase();
+    let bound = 2 * worker::config::EXPORT_TIMEOUT + Duration::from_millis(1500);
+    assert!(
+        phase >= worker::config::EXPORT_TIMEOUT && phase < bound,
+        "the invocation with its flush took {phase:?}; bound {bound:?}"
+    );
     assert_eq!(app.lambda.invocation_count(), 1, "one invocation, no retry");
     let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM jobs")
         .fetch_one(&app.db)

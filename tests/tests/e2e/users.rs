@@ -95,14 +95,29 @@ async fn users_see_and_change_only_their_own_todos() {
         let response = app.post_form("/signin", &[("name", bad)]).await;
         assert_eq!(response.status(), 422, "{bad:?}");
     }
-    let forged = app
-        .http
-        .get(app.url("/api/todos"))
-        .header("cookie", "user=ada;evil")
-        .send()
+    // A cookie header with junk after a valid name is that user's; one naming a shared
+    // bucket or an impossible name is nobody's (a guest's).
+    let who = |cookie: &'static str| {
+        let app = &app;
+        async move {
+            let page = app.get_as(cookie, "/").await.text().await.unwrap();
+            page.split(r#"<strong id="current-user">"#)
+                .nth(1)
+                .and_then(|rest| rest.split('<').next())
+                .map(str::to_owned)
+        }
+    };
+    assert_eq!(who("user=ada;evil").await.as_deref(), Some("ada"));
+    let todos: Vec<serde_json::Value> = app
+        .get_as("user=ada;evil", "/api/todos")
+        .await
+        .json()
         .await
         .unwrap();
-    assert_eq!(forged.status(), 200);
+    assert_eq!(todos[0]["title"], "ada's secret");
+    for nobody in ["user=guest", "user=other", "user=ada evil", "user=a%20b"] {
+        assert_eq!(who(nobody).await, None, "{nobody}");
+    }
     let out = app.post_form("/signout", &[]).await;
     assert!(
         out.headers()["set-cookie"]

@@ -494,3 +494,358 @@ async fn every_dead_letter_is_reconciled_and_left_in_the_dlq(pool: PgPool) {
         "the redriven job's message went, the others stayed"
     );
 }
+
+/// Every route that changes something, with a request that would change it.
+fn state_changing_requests(todo: &str, dead_job: &str) -> Vec<(&'static str, String, String)> {
+    let form = |path: String, body: &str| ("POST", path, body.to_owned());
+    vec![
+        form("/todos".into(), "title=forged"),
+        // Before the delete below takes the dead job's to-do with it.
+        form(format!("/dead-letters/{dead_job}/redrive"), ""),
+        form("/todos/clear-completed".into(), ""),
+        form(format!("/todos/{todo}/title"), "title=forged"),
+        form(format!("/todos/{todo}/completed"), "completed=true"),
+        form(format!("/todos/{todo}/delete"), ""),
+        form("/signin".into(), "name=mallory"),
+        form("/signout".into(), ""),
+        // Switching a fault off: the same-site pass below must not break the pages.
+        form("/faults/web_error".into(), "probability=1&scope=everyone"),
+        (
+            "PUT",
+            "/api/faults/web_error".into(),
+            r#"{"enabled":false}"#.into(),
+        ),
+    ]
+}
+
+/// What those requests would change, read back.
+async fn everything(pool: &PgPool) -> String {
+    let todos: Vec<(String, bool)> =
+        sqlx::query_as("SELECT title, completed FROM todos ORDER BY title")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let jobs: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, state FROM jobs ORDER BY kind, state")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let faults: Vec<(String, bool)> =
+        sqlx::query_as("SELECT name, enabled FROM faults ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    format!("{todos:?} {jobs:?} {faults:?}")
+}
+
+/// A to-do and a dead job for the requests of [`state_changing_requests`] to act on.
+async fn targets(app: &FastApp) -> (String, String) {
+    let added = app.post_form("/todos", "title=mine", &[]).await;
+    assert_eq!(added.status, 303);
+    let todo: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM todos WHERE title = 'mine' ORDER BY created_at DESC")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    // Its job, dead (as if it had failed three times).
+    let dead_job: uuid::Uuid =
+        sqlx::query_scalar("UPDATE jobs SET state = 'dead' WHERE todo_id = $1 RETURNING id")
+            .bind(todo)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    (todo.to_string(), dead_job.to_string())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_state_changing_route_refuses_a_cross_site_request(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    let send = |method: &str, path: &str, body: &str, headers: &[(&str, &str)]| {
+        let content_type = if method == "PUT" {
+            "application/json"
+        } else {
+            "application/x-www-form-urlencoded"
+        };
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "todo.example")
+            .header("content-type", content_type);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        app.send(
+            request
+                .body(axum::body::Body::from(body.to_owned()))
+                .unwrap(),
+        )
+    };
+
+    let (todo, dead_job) = targets(&app).await;
+    let requests = state_changing_requests(&todo, &dead_job);
+    let before = everything(&pool).await;
+    let queued = app.queued().await;
+    for cross_site in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example"),
+        ("origin", "http://todo.example.evil.example"),
+        ("origin", "null"),
+    ] {
+        for (method, path, body) in &requests {
+            let reply = send(method, path, body, &[cross_site]).await;
+            assert_eq!(reply.status, 403, "{method} {path} {cross_site:?}");
+            assert!(!reply.headers.contains_key("set-cookie"), "{method} {path}");
+        }
+    }
+    assert_eq!(everything(&pool).await, before, "nothing changed");
+    assert_eq!(app.queued().await, queued, "nothing sent");
+
+    // The same requests from the app's own pages go through: each route is real.
+    for same_site in [
+        ("sec-fetch-site", "same-origin"),
+        ("origin", "http://todo.example"),
+    ] {
+        let (todo, dead_job) = targets(&app).await;
+        for (method, path, body) in state_changing_requests(&todo, &dead_job) {
+            let reply = send(method, &path, &body, &[same_site]).await;
+            assert!(
+                matches!(reply.status.as_u16(), 200 | 303),
+                "{method} {path} {same_site:?}: {} {}",
+                reply.status,
+                reply.body
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn nobody_is_guest_or_other_by_sign_in_or_by_cookie(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    for name in ["guest", "other"] {
+        let refused = app.post_form("/signin", &format!("name={name}"), &[]).await;
+        assert_eq!(refused.status, 422, "{name}");
+        assert!(refused.body.contains("are taken"), "{}", refused.body);
+        assert!(!refused.headers.contains_key("set-cookie"), "{name}");
+
+        // A cookie written by hand names nobody either: the request is a guest's.
+        let cookie = [("cookie", &*format!("user={name}"))];
+        let page = app.get("/", &cookie).await;
+        assert!(
+            page.body.contains(r#"href="/signin""#),
+            "{name}: not signed in"
+        );
+        assert!(!page.body.contains(r#"id="current-user""#), "{}", page.body);
+    }
+    // A cookie with a name that could sign in, and junk after it, is that user.
+    let page = app.get("/", &[("cookie", "user=ada; evil")]).await;
+    assert!(
+        page.body
+            .contains(r#"<strong id="current-user">ada</strong>"#),
+        "{}",
+        page.body
+    );
+    let spaced = app.get("/", &[("cookie", "user=ada evil")]).await;
+    assert!(
+        !spaced.body.contains(r#"id="current-user""#),
+        "no such name"
+    );
+    assert_eq!(
+        app.post_form("/todos", "title=whose", &[("cookie", "user=other")])
+            .await
+            .status,
+        303
+    );
+    let owner: String = sqlx::query_scalar("SELECT owner FROM todos")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(owner, "guest", "stored as a guest's, not as other's");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_failed_job_reads_failed_retrying_until_it_is_done(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    assert_eq!(
+        app.post_form("/todos", "title=ship+it", &[]).await.status,
+        303
+    );
+    let label = |state: &'static str, attempts: i32| {
+        let (app, pool) = (&app, &pool);
+        async move {
+            sqlx::query("UPDATE jobs SET state = $1, attempts = $2")
+                .bind(state)
+                .bind(attempts)
+                .execute(pool)
+                .await
+                .unwrap();
+            let page = app.get("/", &[]).await.body;
+            let start = page.find(r#"<span class="job job-"#).expect("a job label");
+            let end = start + page[start..].find("</span>").unwrap();
+            page[start..end].to_owned()
+        }
+    };
+    assert_eq!(
+        label("failed", 1).await,
+        r#"<span class="job job-failed">enrich: failed (attempt 1), retrying"#
+    );
+    assert_eq!(
+        label("failed", 2).await,
+        r#"<span class="job job-failed">enrich: failed (attempt 2), retrying"#
+    );
+    assert_eq!(
+        label("done", 3).await,
+        r#"<span class="job job-done">enrich: done"#
+    );
+    assert_eq!(
+        label("dead", 3).await,
+        r#"<span class="job job-dead">enrich: dead"#
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_body_limit_is_16_kib_to_the_byte(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    let body = |bytes: usize| format!("title={}", "a".repeat(bytes - "title=".len()));
+    assert_eq!(web::MAX_BODY_BYTES, 16 * 1024);
+    // At the limit the form is read (and its 16 KiB title refused as too long)…
+    let at_limit = app
+        .post_form("/todos", &body(web::MAX_BODY_BYTES), &[])
+        .await;
+    assert_eq!(at_limit.status, 422, "{}", at_limit.body);
+    assert!(
+        at_limit.body.contains("characters long"),
+        "{}",
+        at_limit.body
+    );
+    // …one byte more is not read at all.
+    let over = app
+        .post_form("/todos", &body(web::MAX_BODY_BYTES + 1), &[])
+        .await;
+    assert_eq!(over.status, 413, "{}", over.body);
+    assert_eq!(count(&pool, "SELECT count(*) FROM todos").await, 0);
+}
+
+/// POST `form` to `path` continuing a new trace of the caller's; its status and trace id.
+async fn traced_post(app: &FastApp, path: &str, form: &str) -> (u16, String) {
+    let (traceparent, trace) = tests::app::new_traceparent();
+    let reply = app
+        .post_form(path, form, &[("traceparent", &traceparent)])
+        .await;
+    (reply.status.as_u16(), trace)
+}
+
+/// The first to-do's (created, last changed) trace ids, as the JSON API gives them.
+async fn trace_ids(app: &FastApp) -> (String, String) {
+    let list: serde_json::Value =
+        serde_json::from_str(&app.get("/api/todos", &[]).await.body).unwrap();
+    let id = |key: &str| list[0][key].as_str().unwrap().to_owned();
+    (id("created_trace_id"), id("updated_trace_id"))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_todo_names_the_trace_that_created_it_and_the_one_that_last_changed_it(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    let link = |trace: &str| format!("http://localhost:16686/trace/{trace}");
+    let (status, created) = traced_post(&app, "/todos", "title=first").await;
+    assert_eq!(status, 303);
+    assert_eq!(trace_ids(&app).await, (created.clone(), created.clone()));
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM todos")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // An edit and a completion each cause a job: the row's trace link is theirs.
+    for (path, form) in [("title", "title=second"), ("completed", "completed=true")] {
+        let (status, changed) = traced_post(&app, &format!("/todos/{id}/{path}"), form).await;
+        assert_eq!(status, 303);
+        assert_eq!(trace_ids(&app).await, (created.clone(), changed.clone()));
+        let page = app.get("/", &[]).await.body;
+        assert!(
+            page.contains(&format!(r#"<a href="{}""#, link(&changed))),
+            "{page}"
+        );
+        assert!(!page.contains(r#"class="changed""#), "{page}");
+    }
+    let completed = trace_ids(&app).await.1;
+    // Reopening causes none: the row links the reopening apart, as the last change.
+    let (status, reopened) =
+        traced_post(&app, &format!("/todos/{id}/completed"), "completed=false").await;
+    assert_eq!(status, 303);
+    assert_eq!(trace_ids(&app).await, (created.clone(), reopened.clone()));
+    let page = app.get("/", &[]).await.body;
+    assert!(
+        page.contains(&format!(r#"<a href="{}""#, link(&completed))),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!(r#"<a class="changed" href="{}""#, link(&reopened))),
+        "{page}"
+    );
+    // A change refused changes nothing, its trace included.
+    let (status, _) = traced_post(&app, &format!("/todos/{id}/title"), "title=+").await;
+    assert_eq!(status, 422);
+    assert_eq!(trace_ids(&app).await, (created, reopened));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_todo_and_its_job_are_stored_together_or_not_at_all(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    // Fake at the edge under test: the job's insert fails (as a full disk or a broken
+    // constraint would), after the to-do's went through in the same transaction.
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'no jobs today'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION refuse();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let refused = app.post_form("/todos", "title=half+done", &[]).await;
+    assert!(refused.status.is_server_error(), "{}", refused.status);
+    assert!(
+        refused.body.contains(r#"id="trace-id""#),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM todos").await,
+        0,
+        "rolled back"
+    );
+    assert_eq!(app.queued().await, 0, "nothing sent");
+
+    sqlx::query("DROP TRIGGER refuse ON jobs")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.post_form("/todos", "title=whole", &[]).await.status,
+        303
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM todos").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM jobs").await, 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_dead_letter_shows_its_receive_count_last_error_and_trace(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    let (status, trace) = traced_post(&app, "/todos", "title=renew+the+passport").await;
+    assert_eq!(status, 303);
+    sqlx::query(
+        "UPDATE jobs SET state = 'dead', attempts = 3, \
+         last_error = 'job_invalid: the body is not a job'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let page = app.get("/dead-letters", &[]).await.body;
+    for shown in [
+        "enrich_todo: renew the passport",
+        "dead after 3 receives",
+        r#"<p class="error">job_invalid: the body is not a job</p>"#,
+        &format!("http://localhost:16686/trace/{trace}"),
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+}

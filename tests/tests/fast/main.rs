@@ -9,7 +9,9 @@
 //! `#[sqlx::test]` takes the server from `DATABASE_URL` (scripts/test sets it); the SQS
 //! API comes from `AWS_ENDPOINT_URL_SQS`, as for the e2e tier.
 
+mod faults;
 mod handlers;
+mod insights;
 mod span_processor;
 mod storage;
 mod worker;

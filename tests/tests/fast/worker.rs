@@ -126,12 +126,11 @@ async fn a_redelivered_message_changes_nothing_the_second_time(pool: PgPool) {
 async fn a_record_without_a_message_id_fails_the_whole_invocation(pool: PgPool) {
     let mut r = record("x", "{}", 1);
     r.message_id = None;
-    assert!(
-        Worker::on_pool(pool.clone())
-            .handle_batch(event(vec![r]))
-            .await
-            .is_err()
-    );
+    let error = Worker::on_pool(pool.clone())
+        .handle_batch(event(vec![r]))
+        .await
+        .expect_err("no message id, no partial batch response");
+    assert_eq!(error.to_string(), "SQS record without messageId");
 }
 
 #[sqlx::test(migrations = "../migrations")]

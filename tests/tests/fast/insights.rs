@@ -1,0 +1,165 @@
+//! Insights and journeys: this web process's memory of each user's requests, read
+//! through `/api/insights` and `/api/journey/{user}` as the pages read it.
+
+use serde_json::Value;
+use sqlx::PgPool;
+use tests::{app::new_traceparent, fast::FastApp, find_in};
+
+async fn json(app: &FastApp, path: &str) -> Value {
+    let reply = app.get(path, &[]).await;
+    assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    serde_json::from_str(&reply.body).unwrap()
+}
+
+/// The ids of the jobs the journey shows under the request of `trace`.
+fn jobs_of(journey: &Value, trace: &str) -> Vec<String> {
+    find_in(&journey["steps"], "trace_id", trace)["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn job_of(pool: &PgPool, title: &str) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar(
+        "SELECT j.id FROM jobs j JOIN todos t ON t.id = j.todo_id WHERE t.title = $1",
+    )
+    .bind(title)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    id.to_string()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_journey_keeps_the_last_50_requests_and_drops_jobs_of_deleted_todos(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    let mut traces = Vec::new();
+    for title in ["keep", "drop"] {
+        let (traceparent, trace) = new_traceparent();
+        let headers = [("cookie", "user=ada"), ("traceparent", &*traceparent)];
+        let added = app
+            .post_form("/todos", &format!("title={title}"), &headers)
+            .await;
+        assert_eq!(added.status, 303);
+        traces.push(trace);
+    }
+    let (keep, drop) = (job_of(&pool, "keep").await, job_of(&pool, "drop").await);
+    // Read as a guest (her own reads would be steps of her journey too).
+    let journey = json(&app, "/api/journey/ada").await;
+    assert_eq!(
+        jobs_of(&journey, &traces[0]),
+        std::slice::from_ref(&keep),
+        "{journey:#}"
+    );
+    assert_eq!(jobs_of(&journey, &traces[1]), [drop], "{journey:#}");
+
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM todos WHERE title = 'drop'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let deleted = app
+        .post_form(
+            &format!("/todos/{id}/delete"),
+            "",
+            &[("cookie", "user=ada")],
+        )
+        .await;
+    assert_eq!(deleted.status, 303);
+    let journey = json(&app, "/api/journey/ada").await;
+    assert_eq!(jobs_of(&journey, &traces[0]), [keep]);
+    assert!(
+        jobs_of(&journey, &traces[1]).is_empty(),
+        "the request stays, the deleted to-do's job does not: {journey:#}"
+    );
+
+    // 49 more: with the delete, exactly the last 50; both adds have dropped out.
+    for _ in 0..49 {
+        assert_eq!(
+            app.get("/api/todos", &[("cookie", "user=ada")])
+                .await
+                .status,
+            200
+        );
+    }
+    let journey = json(&app, "/api/journey/ada").await;
+    let steps: Vec<String> = journey["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["method"].as_str().unwrap(),
+                s["route"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(steps.len(), 50, "{steps:?}");
+    assert_eq!(steps[0], "POST /todos/{id}/delete", "the oldest kept");
+    assert!(
+        steps[1..].iter().all(|s| s == "GET /api/todos"),
+        "{steps:?}"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn insights_give_p95_latency_and_count_users_past_the_bound_as_other(pool: PgPool) {
+    let app = FastApp::new(pool).await;
+    // Slow queries for one cookie only: ada's requests are fast but for two of twenty.
+    let slow = |ms: u64| {
+        format!(r#"{{"enabled": true, "scope": "slow", "params": {{"latency_ms": {ms}}}}}"#)
+    };
+    assert_eq!(
+        app.put_json("/api/faults/slow_db", &slow(200)).await.status,
+        200
+    );
+    for _ in 0..18 {
+        app.get("/api/todos", &[("cookie", "user=ada")]).await;
+    }
+    let slow_cookie = [("cookie", "user=ada; fault_scope=slow")];
+    app.get("/api/todos", &slow_cookie).await;
+    assert_eq!(
+        app.put_json("/api/faults/slow_db", &slow(1200))
+            .await
+            .status,
+        200
+    );
+    app.get("/api/todos", &slow_cookie).await;
+
+    let overview = json(&app, "/api/insights").await;
+    let ada = find_in(&overview["users"], "user", "ada");
+    assert_eq!(ada["requests"], 20);
+    let (p50, p95) = (
+        ada["p50_ms"].as_f64().unwrap(),
+        ada["p95_ms"].as_f64().unwrap(),
+    );
+    // By rank, of 20 sorted latencies: the 10th and the 19th, the 200 ms one (not the
+    // slowest, 1.2 s: p95 is not the maximum).
+    assert!(p50 < 200.0, "p50 {p50} ms");
+    assert!((200.0..1200.0).contains(&p95), "p95 {p95} ms");
+
+    // Past the bound, new users share one entry, `other`.
+    let max = web::insights::MAX_USERS;
+    let seen = overview["users"].as_array().unwrap().len();
+    let newcomers: Vec<String> = (0..max - seen + 2).map(|i| format!("user-{i}")).collect();
+    for name in &newcomers {
+        let cookie = format!("user={name}");
+        assert_eq!(
+            app.get("/api/todos", &[("cookie", &cookie)]).await.status,
+            200
+        );
+    }
+    let overview = json(&app, "/api/insights").await;
+    let users = overview["users"].as_array().unwrap();
+    assert_eq!(users.len(), max + 1, "{max} users and other");
+    assert_eq!(find_in(&overview["users"], "user", "other")["requests"], 2);
+    let counted = |name: &str| users.iter().any(|u| u["user"] == name);
+    assert!(counted(&newcomers[max - seen - 1]) && !counted(&newcomers[max - seen]));
+    assert_eq!(
+        overview["last_hour"]["all_ok"].as_u64().unwrap() as usize,
+        max - 1,
+        "signed-in users only: not guest, not other"
+    );
+}
