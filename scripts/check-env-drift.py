@@ -32,17 +32,23 @@ def names(node):
 
 def readme_promises(template, web, services, reads):
     problems = []
-    default = template["Parameters"]["FaultsEnabled"]["Default"]
-    if default != "false":
-        problems.append(f"infra/template.yaml: FaultsEnabled defaults to {default!r}; the README says off")
-    # SIGTERM, SHUTDOWN_GRACE_MS for in-flight requests, the outbox drain (web's
-    # DRAIN_TIMEOUT, 5 s), then SIGKILL at StopTimeout.
     env = {e["Name"]: e.get("Value") for e in web.get("Environment", []) if isinstance(e, dict)}
-    grace_ms = int(env.get("SHUTDOWN_GRACE_MS") or reads["web"]["SHUTDOWN_GRACE_MS"])
-    stop = int(web.get("StopTimeout", 30))
-    if grace_ms + 5000 > stop * 1000:
+    default = template["Parameters"]["FaultsEnabled"]["Default"]
+    if env.get("FAULTS_ENABLED") not in ({"Ref": "FaultsEnabled"}, "false") or default != "false":
+        problems.append(f"infra/template.yaml: FAULTS_ENABLED is {env.get('FAULTS_ENABLED')!r} "
+                        f"(FaultsEnabled defaults to {default!r}); the README says off")
+    # SIGTERM, SHUTDOWN_GRACE_MS for in-flight requests, the outbox drain (web's
+    # DRAIN_TIMEOUT), a flush to the collector sidecar next to it, then SIGKILL.
+    with open(os.path.join(ROOT, "web", "src", "outbox", "mod.rs")) as f:
+        drain_s = int(re.search(r"DRAIN_TIMEOUT: Duration = Duration::from_secs\((\d+)\)", f.read())[1])
+    flush_s = 2
+    grace = env.get("SHUTDOWN_GRACE_MS") or reads["web"]["SHUTDOWN_GRACE_MS"]
+    stop = web.get("StopTimeout", 30)
+    if not (str(grace).isdigit() and str(stop).isdigit()):
+        problems.append(f"infra/template.yaml: SHUTDOWN_GRACE_MS {grace!r} or StopTimeout {stop!r} is not a number")
+    elif int(grace) + 1000 * (drain_s + flush_s) > int(stop) * 1000:
         problems.append(f"infra/template.yaml: StopTimeout {stop} s leaves no room for a grace period of "
-                        f"{grace_ms} ms and the 5 s drain")
+                        f"{grace} ms, the {drain_s} s drain and a {flush_s} s flush")
     for service, svc in sorted(services.items()):
         if (svc.get("build") or {}).get("target") in ("web", "worker"):  # esm exports nothing
             delay = (svc.get("environment") or {}).get("OTEL_BSP_SCHEDULE_DELAY")

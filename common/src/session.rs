@@ -46,14 +46,6 @@ impl Session {
     /// travel with a job into the worker. A caller's own entries for them are replaced
     /// or dropped: a guest must not reach the worker as whoever their baggage names.
     pub fn into_baggage(&self, cx: Context) -> Context {
-        let carried = |key| cx.baggage().get(key).is_some();
-        if self.user.is_none()
-            && self.fault_scope.is_none()
-            && !carried(USER_BAGGAGE_KEY)
-            && !carried(SCOPE_BAGGAGE_KEY)
-        {
-            return cx;
-        }
         let mut entries: Vec<KeyValue> = cx
             .baggage()
             .iter()

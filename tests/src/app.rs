@@ -45,13 +45,17 @@ pub struct Options {
     pub with_worker: bool,
     /// Extra environment for every process (e.g. `FAULTS`).
     pub env: Vec<(&'static str, String)>,
-    /// Route the services' PostgreSQL traffic and web's SQS traffic through cuttable
-    /// proxies ([`TestApp::db_proxy`], [`TestApp::sqs_proxy`]).
+    /// Route the services' PostgreSQL and SQS traffic through cuttable proxies
+    /// ([`TestApp::db_proxy`], [`TestApp::sqs_proxy`]).
     pub through_proxies: bool,
     /// The function's timeout, enforced by the Lambda API (infra/template.yaml: 5 s).
     pub function_timeout: Duration,
     /// Extra environment for the worker function only (after `env`).
     pub worker_env: Vec<(&'static str, String)>,
+    /// With `through_proxies`: esm reaches SQS directly, as Lambda's event source
+    /// mapping does from inside AWS, so an SQS outage of web's never costs it a receive
+    /// (SQS counts a receive whose answer a cut connection lost).
+    pub esm_direct_to_sqs: bool,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             through_proxies: false,
             function_timeout: Duration::from_secs(60),
             worker_env: Vec::new(),
+            esm_direct_to_sqs: false,
         }
     }
 }
@@ -130,7 +135,7 @@ impl TestApp {
 
         let env: HashMap<&'static str, String> = HashMap::from([
             ("DATABASE_URL", service_database_url),
-            ("AWS_ENDPOINT_URL_SQS", service_sqs_endpoint),
+            ("AWS_ENDPOINT_URL_SQS", service_sqs_endpoint.clone()),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -167,12 +172,14 @@ impl TestApp {
             lambda_env.extend(options.worker_env.iter().cloned());
             processes
                 .push(Process::start("worker", bins.worker, Env::Inherit(&env, &lambda_env)).0);
-            // The proxies stand where web's network does; the event source mapping is
-            // Lambda's own, inside AWS, so an SQS outage of web's never costs it a
-            // receive (a receive lost on a cut connection still counts in SQS).
+            let esm_sqs = if options.esm_direct_to_sqs {
+                services.sqs_endpoint.clone()
+            } else {
+                service_sqs_endpoint.clone()
+            };
             let esm_env = [
                 ("ESM_FUNCTION_URL", lambda.invoke_url()),
-                ("AWS_ENDPOINT_URL_SQS", services.sqs_endpoint.clone()),
+                ("AWS_ENDPOINT_URL_SQS", esm_sqs),
             ];
             processes.push(Process::start("esm", bins.esm, Env::Inherit(&env, &esm_env)).0);
         }
@@ -462,6 +469,17 @@ pub fn trace_of(response: &reqwest::Response) -> String {
         .nth(1)
         .expect("traceresponse: 00-{trace id}-{span id}-{flags}")
         .to_owned()
+}
+
+/// A client that keeps no connection between requests (each opens its own, as a new
+/// visitor's) and follows no redirect.
+pub fn new_visitor() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
 }
 
 /// A sampled W3C `traceparent` with random ids, and its trace id.

@@ -121,6 +121,20 @@ impl FastApp {
             .await
     }
 
+    /// [`FastApp::post_form`] continuing a new sampled trace of the caller's
+    /// (`traceparent`): the reply, and the trace id the request ran in.
+    pub async fn traced_post(
+        &self,
+        path: &str,
+        form: &str,
+        headers: &[(&str, &str)],
+    ) -> (Reply, String) {
+        let (traceparent, trace) = crate::app::new_traceparent();
+        let mut headers = headers.to_vec();
+        headers.push(("traceparent", &traceparent));
+        (self.post_form(path, form, &headers).await, trace)
+    }
+
     /// PUT a JSON body (the fault API).
     pub async fn put_json(&self, path: &str, json: &str) -> Reply {
         let request = Request::put(path)

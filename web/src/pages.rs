@@ -88,7 +88,7 @@ impl IndexPage {
     }
 
     /// The trace of the request that last changed `todo`, when the job's link does not
-    /// lead there already (an edit causes no job).
+    /// lead there already (reopening a to-do causes no job).
     pub fn last_change_url(&self, todo: &TodoRow) -> Option<String> {
         if todo.updated_trace_id == todo.job_trace_id {
             return None;

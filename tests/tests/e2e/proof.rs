@@ -88,6 +88,7 @@ async fn hundreds_of_todos_survive_outages_errors_and_a_restart_with_the_books_b
             // (AWS advises six times the function timeout).
             visibility_timeout: 3,
             through_proxies: true,
+            esm_direct_to_sqs: true,
             env: vec![("FAULTS_SEED", "7".into())],
             ..Default::default()
         },
@@ -103,12 +104,7 @@ async fn hundreds_of_todos_survive_outages_errors_and_a_restart_with_the_books_b
         json!({ "enabled": true, "params": { "latency_ms": 2 } }),
     )
     .await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = tests::app::new_visitor();
     let titles: Vec<String> = (0..TODOS).map(|i| format!("proof {i:04}")).collect();
     let mut chunks = titles.chunks(TODOS / 4).map(<[String]>::to_vec);
     let started = Instant::now();
@@ -232,7 +228,7 @@ async fn hundreds_of_todos_survive_outages_errors_and_a_restart_with_the_books_b
 
     // Every expected span received: per job, one successful CONSUMER span for a done
     // job (effect exactly once); for a dead job, one failed span for each of its three
-    // receives (esm reaches SQS directly, so the outage cost it no receive).
+    // receives (esm reaches SQS directly: the outage is web's and costs it no receive).
     let job_ids: HashMap<String, String> =
         sqlx::query_as::<_, (uuid::Uuid, String)>("SELECT id, state FROM jobs")
             .fetch_all(&app.db)

@@ -16,7 +16,11 @@ async fn a_stalled_collector_neither_times_out_the_function_nor_repeats_a_job() 
         binaries!(),
         Options {
             function_timeout: Duration::from_secs(5),
-            worker_env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())],
+            worker_env: vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+                // Only the flush exports: no batch timer's export before it to wait on.
+                ("OTEL_BSP_SCHEDULE_DELAY", "60000".into()),
+            ],
             ..Default::default()
         },
     )

@@ -726,12 +726,9 @@ async fn the_body_limit_is_16_kib_to_the_byte(pool: PgPool) {
     assert_eq!(count(&pool, "SELECT count(*) FROM todos").await, 0);
 }
 
-/// POST `form` to `path` continuing a new trace of the caller's; its status and trace id.
+/// POST `form` to `path` in a new trace of the caller's: the status and the trace id.
 async fn traced_post(app: &FastApp, path: &str, form: &str) -> (u16, String) {
-    let (traceparent, trace) = tests::app::new_traceparent();
-    let reply = app
-        .post_form(path, form, &[("traceparent", &traceparent)])
-        .await;
+    let (reply, trace) = app.traced_post(path, form, &[]).await;
     (reply.status.as_u16(), trace)
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use sqlx::PgPool;
-use tests::{app::new_traceparent, fast::FastApp, find_in};
+use tests::{fast::FastApp, find_in};
 
 async fn json(app: &FastApp, path: &str) -> Value {
     let reply = app.get(path, &[]).await;
@@ -37,10 +37,12 @@ async fn the_journey_keeps_the_last_50_requests_and_drops_jobs_of_deleted_todos(
     let app = FastApp::new(pool.clone()).await;
     let mut traces = Vec::new();
     for title in ["keep", "drop"] {
-        let (traceparent, trace) = new_traceparent();
-        let headers = [("cookie", "user=ada"), ("traceparent", &*traceparent)];
-        let added = app
-            .post_form("/todos", &format!("title={title}"), &headers)
+        let (added, trace) = app
+            .traced_post(
+                "/todos",
+                &format!("title={title}"),
+                &[("cookie", "user=ada")],
+            )
             .await;
         assert_eq!(added.status, 303);
         traces.push(trace);
