@@ -52,10 +52,6 @@ pub struct Options {
     pub function_timeout: Duration,
     /// Extra environment for the worker function only (after `env`).
     pub worker_env: Vec<(&'static str, String)>,
-    /// With `through_proxies`: esm reaches SQS directly, as Lambda's event source
-    /// mapping does from inside AWS, so an SQS outage of web's never costs it a receive
-    /// (SQS counts a receive whose answer a cut connection lost).
-    pub esm_direct_to_sqs: bool,
 }
 
 impl Default for Options {
@@ -68,7 +64,6 @@ impl Default for Options {
             through_proxies: false,
             function_timeout: Duration::from_secs(60),
             worker_env: Vec::new(),
-            esm_direct_to_sqs: false,
         }
     }
 }
@@ -135,7 +130,7 @@ impl TestApp {
 
         let env: HashMap<&'static str, String> = HashMap::from([
             ("DATABASE_URL", service_database_url),
-            ("AWS_ENDPOINT_URL_SQS", service_sqs_endpoint.clone()),
+            ("AWS_ENDPOINT_URL_SQS", service_sqs_endpoint),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_ACCESS_KEY_ID", "test".into()),
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -172,16 +167,14 @@ impl TestApp {
             lambda_env.extend(options.worker_env.iter().cloned());
             processes
                 .push(Process::start("worker", bins.worker, Env::Inherit(&env, &lambda_env)).0);
-            let esm_sqs = if options.esm_direct_to_sqs {
-                services.sqs_endpoint.clone()
-            } else {
-                service_sqs_endpoint.clone()
-            };
-            let esm_env = [
-                ("ESM_FUNCTION_URL", lambda.invoke_url()),
-                ("AWS_ENDPOINT_URL_SQS", esm_sqs),
-            ];
-            processes.push(Process::start("esm", bins.esm, Env::Inherit(&env, &esm_env)).0);
+            processes.push(
+                Process::start(
+                    "esm",
+                    bins.esm,
+                    Env::Inherit(&env, &[("ESM_FUNCTION_URL", lambda.invoke_url())]),
+                )
+                .0,
+            );
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
