@@ -123,6 +123,7 @@ AWS_REGION | us-east-1 | the region
 AWS_DEFAULT_REGION | | the region, older name
 AWS_ENDPOINT_URL | | every service's endpoint
 AWS_ENDPOINT_URL_SQS | unset: AWS | SQS's endpoint: moto, ElasticMQ, LocalStack
+AWS_ENDPOINT_URL_S3 | unset: AWS | S3's endpoint: moto (buckets in the path)
 AWS_ACCESS_KEY_ID | | credentials (AWS: the task role instead)
 AWS_SECRET_ACCESS_KEY | |
 AWS_SESSION_TOKEN | |

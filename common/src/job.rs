@@ -33,6 +33,8 @@ pub enum Job {
     TodoCompleted { todo_id: Uuid },
     /// The magic word `meow`: an extra message that does nothing but show up in traces.
     Meow,
+    /// A file was attached to a to-do: read it back, record its SHA-256 and a preview.
+    ProcessAttachment { todo_id: Uuid, attachment_id: Uuid },
 }
 
 impl Job {
@@ -42,22 +44,43 @@ impl Job {
             Job::EnrichTodo { .. } => "enrich_todo",
             Job::TodoCompleted { .. } => "todo_completed",
             Job::Meow => "meow",
+            Job::ProcessAttachment { .. } => "process_attachment",
         }
     }
 
     pub fn todo_id(&self) -> Option<Uuid> {
         match self {
-            Job::EnrichTodo { todo_id } | Job::TodoCompleted { todo_id } => Some(*todo_id),
+            Job::EnrichTodo { todo_id }
+            | Job::TodoCompleted { todo_id }
+            | Job::ProcessAttachment { todo_id, .. } => Some(*todo_id),
             Job::Meow => None,
         }
     }
 
-    /// The job as stored in the jobs table (kind + to-do), e.g. for the outbox relay.
-    pub fn from_parts(kind: &str, todo_id: Option<Uuid>) -> Option<Job> {
-        match (kind, todo_id) {
-            ("enrich_todo", Some(todo_id)) => Some(Job::EnrichTodo { todo_id }),
-            ("todo_completed", Some(todo_id)) => Some(Job::TodoCompleted { todo_id }),
-            ("meow", _) => Some(Job::Meow),
+    pub fn attachment_id(&self) -> Option<Uuid> {
+        match self {
+            Job::ProcessAttachment { attachment_id, .. } => Some(*attachment_id),
+            _ => None,
+        }
+    }
+
+    /// The job as stored in the jobs table (kind, to-do, attachment), e.g. for the
+    /// outbox relay.
+    pub fn from_parts(
+        kind: &str,
+        todo_id: Option<Uuid>,
+        attachment_id: Option<Uuid>,
+    ) -> Option<Job> {
+        match (kind, todo_id, attachment_id) {
+            ("enrich_todo", Some(todo_id), _) => Some(Job::EnrichTodo { todo_id }),
+            ("todo_completed", Some(todo_id), _) => Some(Job::TodoCompleted { todo_id }),
+            ("meow", _, _) => Some(Job::Meow),
+            ("process_attachment", Some(todo_id), Some(attachment_id)) => {
+                Some(Job::ProcessAttachment {
+                    todo_id,
+                    attachment_id,
+                })
+            }
             _ => None,
         }
     }
@@ -138,11 +161,17 @@ mod tests {
             Job::EnrichTodo { todo_id: id },
             Job::TodoCompleted { todo_id: id },
             Job::Meow,
+            Job::ProcessAttachment {
+                todo_id: id,
+                attachment_id: Uuid::new_v4(),
+            },
         ] {
-            assert_eq!(Job::from_parts(job.kind(), job.todo_id()), Some(job));
+            let parts = (job.kind(), job.todo_id(), job.attachment_id());
+            assert_eq!(Job::from_parts(parts.0, parts.1, parts.2), Some(job));
         }
-        assert_eq!(Job::from_parts("enrich_todo", None), None);
-        assert_eq!(Job::from_parts("nope", Some(id)), None);
+        assert_eq!(Job::from_parts("enrich_todo", None, None), None);
+        assert_eq!(Job::from_parts("process_attachment", Some(id), None), None);
+        assert_eq!(Job::from_parts("nope", Some(id), None), None);
     }
 
     #[test]

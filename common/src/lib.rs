@@ -18,9 +18,11 @@
 pub mod config;
 pub mod db;
 pub mod faults;
+pub mod files;
 pub mod job;
 pub mod messaging;
 pub mod metrics;
+pub mod s3;
 pub mod session;
 pub mod shutdown;
 pub mod spans;

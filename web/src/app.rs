@@ -8,6 +8,7 @@ use axum::{Router, extract::DefaultBodyLimit, middleware};
 use common::{
     db::Database,
     faults::{Faults, store},
+    files::Bucket,
     metrics::Metrics,
     sqs::{self, Calls},
     telemetry::Telemetry,
@@ -38,7 +39,7 @@ pub const SERVICE: &str = "todo-web";
 /// around it all, security headers, the request's context, error pages, body limit,
 /// cross-site refusal, measurements and the `web_error` fault.
 pub fn router(app: AppState, faults_admin_token: Option<String>) -> Router {
-    let mut routes = routes::router();
+    let mut routes = routes::router().merge(routes::attachments::router(app.attachment_max_bytes));
     if app.site.faults_panel {
         routes = routes.merge(routes::faults::router());
     } else if let Some(token) = faults_admin_token {
@@ -117,9 +118,16 @@ pub async fn state(
         config.jobs_dlq_url.clone(),
         faults.clone(),
     );
+    let files = Bucket::new(
+        common::s3::client().await,
+        config.attachments_bucket.clone(),
+        faults.clone(),
+    );
     Ok(AppState::new(Parts {
         db,
         outbox: Outbox::new(queue, config.relay()),
+        files,
+        attachment_max_bytes: config.attachment_max_bytes,
         faults,
         metrics,
         insights,

@@ -50,6 +50,12 @@ pub struct Config {
     /// Time in-flight requests get after SIGTERM, ms (ECS kills the task 30 s after it)
     #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 20_000)]
     pub shutdown_grace_ms: u64,
+    /// The S3 bucket for attachments (its endpoint: the SDK's `AWS_ENDPOINT_URL_S3`)
+    #[arg(long, env = "ATTACHMENTS_BUCKET", default_value = "attachments")]
+    pub attachments_bucket: String,
+    /// The largest attachment accepted, bytes (never more is read)
+    #[arg(long, env = "ATTACHMENT_MAX_BYTES", default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=100 * 1024 * 1024))]
+    pub attachment_max_bytes: u64,
 }
 
 /// The parsed `FAULTS` variable.

@@ -8,6 +8,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use common::files::FileError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0} not found")]
@@ -22,6 +24,8 @@ pub enum AppError {
     TooLarge,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Storage(#[from] common::files::FileError),
     /// Any status with a message for the user (faults, refusals, the magic word httpstat).
     #[error("{message}")]
     Status { status: StatusCode, message: String },
@@ -44,6 +48,8 @@ impl AppError {
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(e) if is_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Storage(FileError::NotFound(_)) => StatusCode::NOT_FOUND,
+            AppError::Storage(FileError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Status { status, .. } => *status,
         }
     }
@@ -64,6 +70,12 @@ impl AppError {
                 "The database is unavailable right now. Try again in a moment.".into()
             }
             AppError::Database(_) => "Something went wrong while talking to the database.".into(),
+            AppError::Storage(FileError::NotFound(_)) => {
+                "That file does not exist (any more).".into()
+            }
+            AppError::Storage(FileError::Unavailable { .. }) => {
+                "File storage is unavailable right now. Try again in a moment.".into()
+            }
             AppError::Status { message, .. } => message.clone(),
         }
     }

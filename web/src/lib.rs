@@ -2,6 +2,7 @@
 //! ARCHITECTURE.md has the map; `app` wires the modules together.
 
 pub mod app;
+pub mod attachments;
 pub mod config;
 pub mod error;
 pub mod fault_settings;

@@ -23,6 +23,42 @@ use crate::{
     todos::{CompletionStats, TodoRow},
 };
 
+pub use crate::attachments::Attachment;
+
+/// Which request stored the object at a key: `/files/lookup`.
+#[derive(Template, WebTemplate)]
+#[template(path = "lookup.html")]
+pub struct LookupPage {
+    pub page: Page,
+    /// The key asked about, if any.
+    pub key: String,
+    pub found: Option<common::files::StoredBy>,
+}
+
+impl Attachment {
+    /// `12.3 KiB`, as a person reads a size.
+    pub fn size_label(&self) -> String {
+        match self.size {
+            n if n < 1024 => format!("{n} B"),
+            n if n < 1024 * 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+            n => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
+        }
+    }
+
+    /// The first 12 digits of the checksum, once the worker has it.
+    pub fn short_sha256(&self) -> Option<&str> {
+        self.sha256.as_deref().map(|s| &s[..s.len().min(12)])
+    }
+
+    /// `/files/lookup?key=…` for this file's object.
+    pub fn lookup_href(&self) -> String {
+        format!(
+            "/files/lookup?key={}",
+            percent_encoding::utf8_percent_encode(&self.key, percent_encoding::NON_ALPHANUMERIC)
+        )
+    }
+}
+
 /// The list: the page every visit starts on.
 #[derive(Template)]
 #[template(path = "index.html")]
@@ -40,14 +76,16 @@ pub struct IndexPage {
     /// Job kind → the trace of its latest job that was done, for the rows whose job
     /// failed (looked up only when one did).
     pub working_jobs: HashMap<String, String>,
+    /// The listed to-dos' attachments, oldest first.
+    pub attachments: Vec<Attachment>,
 }
 
 impl IntoResponse for IndexPage {
-    /// Rendered into a buffer the size of a page of twenty rows (~25 KB), which grown
+    /// Rendered into a buffer the size of a page of twenty rows (~33 KB), which grown
     /// from askama's size hint (the template's text) is copied over six reallocations:
     /// 8 % of a request's instructions (bench/README.md).
     fn into_response(self) -> Response {
-        let mut html = String::with_capacity(32 * 1024);
+        let mut html = String::with_capacity(40 * 1024);
         match self.render_into(&mut html) {
             Ok(()) => Html(html).into_response(),
             Err(e) => {
@@ -85,6 +123,13 @@ impl IndexPage {
         }
         let working = self.working_jobs.get(todo.job_kind.as_deref()?).cloned();
         self.page.compare_url(&working, &todo.job_trace_id)
+    }
+
+    /// `todo`'s attachments.
+    pub fn files_of<'a>(&'a self, todo: &'a TodoRow) -> impl Iterator<Item = &'a Attachment> {
+        self.attachments
+            .iter()
+            .filter(move |a| a.todo_id == todo.id)
     }
 
     /// The trace of the request that last changed `todo`, when the job's link does not
@@ -248,6 +293,7 @@ impl TodoRow {
         let what = match kind.as_str() {
             "enrich_todo" => "enrich",
             "todo_completed" => "stats",
+            "process_attachment" => "file",
             other => other,
         };
         match (state.as_str(), self.job_attempts.unwrap_or(0)) {

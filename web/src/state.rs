@@ -6,6 +6,8 @@ use std::{ops::Deref, sync::Arc};
 
 use common::{db::Database, faults::Faults, metrics::Metrics};
 
+use common::files::Bucket;
+
 use crate::{insights::Insights, outbox::Outbox};
 
 #[derive(Clone)]
@@ -17,6 +19,10 @@ pub struct Parts {
     /// Jobs: recorded with the change that causes them, then sent (the outbox).
     pub outbox: Outbox,
     pub faults: Faults,
+    /// Attachments' objects (S3).
+    pub files: Bucket,
+    /// `ATTACHMENT_MAX_BYTES`.
+    pub attachment_max_bytes: u64,
     pub metrics: Metrics,
     pub insights: Insights,
     pub site: Site,

@@ -22,6 +22,8 @@ pub struct TodoRow {
     pub created_at: DateTime<Utc>,
     pub created_trace_id: Option<String>,
     pub updated_trace_id: Option<String>,
+    /// Whether files are attached (the list fetches them only for such rows).
+    pub has_attachments: bool,
     pub job_kind: Option<String>,
     pub job_state: Option<String>,
     pub job_attempts: Option<i32>,
@@ -44,11 +46,12 @@ impl<'r> FromRow<'r, PgRow> for TodoRow {
             created_at: row.try_get(6)?,
             created_trace_id: row.try_get(7)?,
             updated_trace_id: row.try_get(8)?,
-            job_kind: row.try_get(9)?,
-            job_state: row.try_get(10)?,
-            job_attempts: row.try_get(11)?,
-            job_error: row.try_get(12)?,
-            job_trace_id: row.try_get(13)?,
+            has_attachments: row.try_get(9)?,
+            job_kind: row.try_get(10)?,
+            job_state: row.try_get(11)?,
+            job_attempts: row.try_get(12)?,
+            job_error: row.try_get(13)?,
+            job_trace_id: row.try_get(14)?,
         })
     }
 }
@@ -59,7 +62,8 @@ macro_rules! todo_sql {
     ($jobs:expr, $tail:expr) => {
         concat!(
             "SELECT t.id, t.title, t.completed, t.tags, t.priority, t.done_in_seconds, \
-             t.created_at, t.created_trace_id, t.updated_trace_id, ",
+             t.created_at, t.created_trace_id, t.updated_trace_id, \
+             EXISTS (SELECT 1 FROM attachments a WHERE a.todo_id = t.id), ",
             $jobs,
             " FROM todos t",
             $tail
@@ -170,6 +174,23 @@ pub async fn insert(
             .bind(trace_id)
             .bind(db.session().owner())
             .execute(conn),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Records a change to the to-do that is not in its own columns (a file attached):
+/// it was last changed now, by this trace.
+pub async fn touch(
+    db: &Db,
+    conn: &mut PgConnection,
+    id: Uuid,
+    trace_id: &str,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE todos SET updated_at = now(), updated_trace_id = $2 WHERE id = $1";
+    db.run(
+        db.span("UPDATE todos", SQL),
+        sqlx::query(SQL).bind(id).bind(trace_id).execute(conn),
     )
     .await
     .map(|_| ())

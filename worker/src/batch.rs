@@ -10,6 +10,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use common::{
     db::{Database, Db},
     faults::{Fault, Faults},
+    files::Bucket,
     job::JobMessage,
     messaging,
     metrics::Metrics,
@@ -36,6 +37,8 @@ pub struct Worker {
     pub spans: SpanGate,
     /// The queue's redrive `maxReceiveCount`.
     pub max_receive_count: i32,
+    /// Attachments' objects (`ATTACHMENTS_BUCKET`); `None` in tests of other jobs.
+    pub files: Option<Bucket>,
 }
 
 impl Worker {
@@ -50,6 +53,7 @@ impl Worker {
             metrics,
             spans: SpanGate::default(),
             max_receive_count: DEFAULT_MAX_RECEIVE_COUNT,
+            files: None,
         }
     }
 
@@ -150,7 +154,7 @@ impl Worker {
         let message = JobMessage::decode(record.body.as_deref().unwrap_or_default())?;
         span.record("job.id", message.job_id.to_string());
         span.record("job.kind", message.job.kind());
-        jobs::run(db, &message, attempt, async || {
+        jobs::run(db, self.files.as_ref(), &message, attempt, async || {
             if let Some(fault) = db.fault(Fault::WorkerError) {
                 let fail_first = fault.param("fail_first_attempts");
                 if fail_first == 0 || i64::from(attempt) <= fail_first as i64 {

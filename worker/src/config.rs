@@ -35,6 +35,9 @@ pub struct Config {
     pub max_receive_count: i32,
     #[command(flatten)]
     pub fault_switches: FaultArgs,
+    /// The S3 bucket of attachments (its endpoint: the SDK's `AWS_ENDPOINT_URL_S3`)
+    #[arg(long, env = "ATTACHMENTS_BUCKET", default_value = "attachments")]
+    pub attachments_bucket: String,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
                 config::TELEMETRY_VARS,
                 config::LOG_VARS,
                 config::LAMBDA_VARS,
+                config::AWS_SDK_VARS,
             ],
         )
     }

@@ -1,7 +1,7 @@
 //! Why one record failed. A failed record is reported in `batchItemFailures`, goes
 //! back to the queue, and after `maxReceiveCount` attempts to the DLQ.
 
-use common::job::DecodeError;
+use common::{files::FileError, job::DecodeError};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +14,10 @@ pub enum RecordError {
     Database(#[from] sqlx::Error),
     #[error("processing failed (fault injected: {0})")]
     Injected(&'static str),
+    #[error(transparent)]
+    Storage(#[from] FileError),
+    #[error("this worker has no attachments bucket (ATTACHMENTS_BUCKET)")]
+    NoBucket,
 }
 
 impl RecordError {
@@ -24,6 +28,8 @@ impl RecordError {
             RecordError::UnknownJob(_) => "unknown_job",
             RecordError::Database(_) => "db_error",
             RecordError::Injected(name) => name,
+            RecordError::Storage(e) => e.error_type(),
+            RecordError::NoBucket => "no_bucket",
         }
     }
 }

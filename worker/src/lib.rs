@@ -11,6 +11,7 @@ pub mod jobs;
 use common::{
     db::Database,
     faults::{Faults, store},
+    files::Bucket,
     metrics::Metrics,
     telemetry::Telemetry,
 };
@@ -29,7 +30,12 @@ pub async fn run_function() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     config::check_lambda_environment()?;
     let telemetry = Telemetry::init("todo-worker", Some(config::EXPORT_TIMEOUT))?;
-    let worker = worker(&config, &telemetry)?;
+    let mut worker = worker(&config, &telemetry)?;
+    worker.files = Some(Bucket::new(
+        common::s3::client().await,
+        config.attachments_bucket.clone(),
+        worker.faults.clone(),
+    ));
     let flusher = telemetry.flusher();
     let handler = service_fn(|event| worker.handle_batch(event));
     let runtime = Runtime::new(handler)
@@ -70,5 +76,6 @@ fn worker(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Worker> {
         metrics,
         spans: telemetry.span_gate(),
         max_receive_count: config.max_receive_count,
+        files: None,
     })
 }

@@ -35,10 +35,11 @@ pub enum Fault {
     WorkerTimeout,
     BrokenPropagation,
     LostSpans,
+    StorageUnavailable,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::WebError,
         Fault::SlowDb,
         Fault::NPlusOne,
@@ -49,6 +50,7 @@ impl Fault {
         Fault::WorkerTimeout,
         Fault::BrokenPropagation,
         Fault::LostSpans,
+        Fault::StorageUnavailable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +65,7 @@ impl Fault {
             Fault::WorkerTimeout => "worker_timeout",
             Fault::BrokenPropagation => "broken_propagation",
             Fault::LostSpans => "lost_spans",
+            Fault::StorageUnavailable => "storage_unavailable",
         }
     }
 
@@ -102,6 +105,9 @@ impl Fault {
             }
             Fault::LostSpans => {
                 "Everything works. In Jaeger: the worker's spans are missing, because the function skips its per-invocation flush (the classic Lambda tracing bug)."
+            }
+            Fault::StorageUnavailable => {
+                "Uploads and downloads answer 503 with the trace id; nothing half-stored is left. In the trace: the S3 span has status Error with an exception event."
             }
         }
     }

@@ -22,8 +22,8 @@ pub async fn insert(
 ) -> Result<(), sqlx::Error> {
     let cx = db.session().into_baggage(opentelemetry::Context::current());
     let fields = propagation::inject_fields(&cx);
-    const SQL: &str = "INSERT INTO jobs (id, todo_id, kind, trace_id, traceparent, baggage) \
-        VALUES ($1, $2, $3, $4, $5, $6)";
+    const SQL: &str = "INSERT INTO jobs (id, todo_id, kind, trace_id, traceparent, baggage, attachment_id) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7)";
     db.run(
         db.span("INSERT jobs", SQL),
         sqlx::query(SQL)
@@ -33,6 +33,7 @@ pub async fn insert(
             .bind(trace_id)
             .bind(fields.get("traceparent"))
             .bind(fields.get("baggage"))
+            .bind(message.job.attachment_id())
             .execute(conn),
     )
     .await
@@ -105,6 +106,7 @@ pub async fn lock_jobs_of_todos(
 pub struct StoredJob {
     pub id: Uuid,
     pub todo_id: Option<Uuid>,
+    pub attachment_id: Option<Uuid>,
     pub kind: String,
     pub traceparent: Option<String>,
     pub baggage: Option<String>,
@@ -112,7 +114,7 @@ pub struct StoredJob {
 
 impl StoredJob {
     pub fn message(&self) -> Option<JobMessage> {
-        Job::from_parts(&self.kind, self.todo_id).map(|job| JobMessage {
+        Job::from_parts(&self.kind, self.todo_id, self.attachment_id).map(|job| JobMessage {
             v: common::job::VERSION,
             job_id: self.id,
             job,
@@ -140,7 +142,7 @@ pub async fn lock_pending(
     grace_ms: i64,
     limit: i64,
 ) -> Result<Vec<StoredJob>, sqlx::Error> {
-    const SQL: &str = "SELECT id, todo_id, kind, traceparent, baggage FROM jobs \
+    const SQL: &str = "SELECT id, todo_id, attachment_id, kind, traceparent, baggage FROM jobs \
         WHERE state = 'pending' AND created_at < now() - make_interval(secs => $1 / 1000.0) \
         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED";
     sqlx::query_as(SQL)
@@ -174,7 +176,7 @@ impl std::ops::Deref for DeadJob {
 macro_rules! dead_sql {
     ($tail:literal) => {
         concat!(
-            "SELECT j.id, j.todo_id, j.kind, j.traceparent, j.baggage, t.title, \
+            "SELECT j.id, j.todo_id, j.attachment_id, j.kind, j.traceparent, j.baggage, t.title, \
              j.attempts, j.last_error, j.trace_id, j.updated_at FROM jobs j \
              LEFT JOIN todos t ON t.id = j.todo_id WHERE j.state = 'dead'",
             $tail

@@ -3,6 +3,7 @@
 //! `request::CurrentSession` (whose request it is), `request::Page` (the header's facts).
 
 pub mod assets;
+pub mod attachments;
 pub mod dead_letters;
 pub mod faults;
 pub mod health;

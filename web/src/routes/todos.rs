@@ -173,12 +173,21 @@ async fn api_list(Db(db): Db) -> Result<Json<Vec<TodoRow>>> {
     Ok(Json(todos::list(&db).await?))
 }
 
-async fn api_get(Db(db): Db, Path(id): Path<String>) -> Result<Json<TodoRow>> {
+/// A to-do with its attachments.
+#[derive(serde::Serialize)]
+struct TodoView {
+    #[serde(flatten)]
+    todo: TodoRow,
+    attachments: Vec<crate::attachments::Attachment>,
+}
+
+async fn api_get(Db(db): Db, Path(id): Path<String>) -> Result<Json<TodoView>> {
     let id = parse_id(&id)?;
-    todos::get(&db, id)
+    let todo = todos::get(&db, id)
         .await?
-        .map(Json)
-        .ok_or(AppError::NotFound("to-do"))
+        .ok_or(AppError::NotFound("to-do"))?;
+    let attachments = crate::attachments::of_todos(&db, &[id]).await?;
+    Ok(Json(TodoView { todo, attachments }))
 }
 
 async fn httpstat(Path(code): Path<String>) -> Result<Response> {
@@ -222,6 +231,13 @@ async fn render(
         .filter(|t| matches!(t.job_state.as_deref(), Some("failed" | "dead")))
         .filter_map(|t| t.job_kind.as_deref());
     let working_jobs = outbox::store::working_traces(db, failed_kinds).await?;
+    // Files only for the rows that have some: no query at all for a list without.
+    let ids: Vec<Uuid> = todos
+        .iter()
+        .filter(|t| t.has_attachments)
+        .map(|t| t.id)
+        .collect();
+    let attachments = crate::attachments::of_todos(db, &ids).await?;
     let page = IndexPage {
         page,
         todos,
@@ -231,6 +247,7 @@ async fn render(
         cat: shown.cat,
         faults_on: app.faults.enabled_names(),
         working_jobs,
+        attachments,
     };
     Ok((status, page).into_response())
 }

@@ -1,12 +1,14 @@
 //! One module per job kind. Each runs in one transaction that also marks the job done,
 //! so a redelivered message (SQS is at-least-once) finds it done and changes nothing.
 
+pub mod attachment;
 pub mod completed;
 pub mod enrich;
 pub mod store;
 
 use common::{
     db::Db,
+    files::Bucket,
     job::{Job, JobMessage},
 };
 
@@ -18,7 +20,7 @@ pub enum Outcome {
     Done,
     /// Already done by an earlier delivery.
     Duplicate,
-    /// The to-do was deleted before the job ran; nothing to do.
+    /// The to-do (or the attachment) was deleted before the job ran; nothing to do.
     TodoGone,
 }
 
@@ -37,6 +39,7 @@ impl Outcome {
 /// everything back, and a duplicate never reaches it.
 pub async fn run(
     db: &Db,
+    files: Option<&Bucket>,
     message: &JobMessage,
     attempt: i32,
     before_effect: impl AsyncFnOnce() -> Result<(), RecordError>,
@@ -56,6 +59,10 @@ pub async fn run(
         Job::Meow => {
             tracing::info!("meow");
             true
+        }
+        Job::ProcessAttachment { attachment_id, .. } => {
+            let files = files.ok_or(RecordError::NoBucket)?;
+            attachment::run(db, &mut tx, files, attachment_id).await?
         }
     };
     store::mark_done(db, &mut tx, message.job_id, attempt).await?;
