@@ -474,3 +474,36 @@ test('i. a user\'s journey: their clicks in order, the jobs they caused, an erro
   await mine.getByRole('link', { name }).waitFor();
   await screenshot('insights.png');
 });
+
+test('j. attach a file: listed with its checksum once the worker read it; its trace and its object name the upload', async () => {
+  await signInAs(`j-${RUN}`);
+  await page.goto('/');
+  const row = await addTodo('file the receipts');
+  await row.locator('details.attach summary').click();
+  await row.locator('details.attach input[type=file]').setInputFiles({
+    name: 'receipts.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('lunch 12.50\ntaxi 30\n'),
+  });
+  const posted = page.waitForResponse(
+    (r) => r.request().method() === 'POST' && new URL(r.url()).pathname.endsWith('/attachments'),
+  );
+  await row.getByRole('button', { name: 'Upload', exact: true }).click();
+  const uploadTrace = (await (await posted).headerValue('traceresponse'))?.split('-')[1];
+  assert.match(uploadTrace ?? '', HEX32, 'the upload answers with a traceresponse header');
+
+  const file = row.locator('.files li.file', { has: page.locator('a.name', { hasText: exactly('receipts.txt') }) });
+  await reloadUntil(async () => (await file.locator('code.sha256').count()) === 1,
+    'the file shows its checksum (the worker read it back)');
+  assert.match((await file.locator('code.sha256').textContent()).trim(), /^[0-9a-f]{12}$/);
+  assert.equal((await file.locator('q.preview').textContent()).trim(), 'lunch 12.50');
+  const storedBy = await file.getByRole('link', { name: 'stored by ↗' }).getAttribute('href');
+  assert.equal(storedBy, `${JAEGER_UI_URL}/trace/${uploadTrace}`, "the file's link is the upload's trace");
+  await screenshot('attachments.png');
+
+  // The object itself says the same (HeadObject), on the lookup page.
+  await file.getByRole('link', { name: 'ask the object' }).click();
+  await page.locator('#stored-by').waitFor();
+  assert.equal(await page.locator('a#stored-trace').getAttribute('href'), `${JAEGER_UI_URL}/trace/${uploadTrace}`);
+  assert.equal((await page.locator('#stored-by dd').nth(2).textContent()).trim(), `j-${RUN}`);
+});

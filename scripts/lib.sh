@@ -12,13 +12,15 @@ VENV="$ROOT/.venv"
 # The binaries' SQS is AWS itself; natively it is moto (or ElasticMQ) on :9324, which
 # takes any credentials.
 : "${AWS_ENDPOINT_URL_SQS:=http://localhost:9324}"
+# moto serves S3 on the same port.
+: "${AWS_ENDPOINT_URL_S3:=$AWS_ENDPOINT_URL_SQS}"
 : "${AWS_ACCESS_KEY_ID:=test}"
 : "${AWS_SECRET_ACCESS_KEY:=test}"
 # The demo's fault panel, off by default in the binary and in AWS.
 : "${FAULTS_ENABLED:=true}"
 # Not the binaries': cargo's build directory.
 : "${CARGO_TARGET_DIR:=$ROOT/target}"
-export AWS_ENDPOINT_URL_SQS AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY FAULTS_ENABLED CARGO_TARGET_DIR
+export AWS_ENDPOINT_URL_SQS AWS_ENDPOINT_URL_S3 AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY FAULTS_ENABLED CARGO_TARGET_DIR
 
 log() { printf '\033[1m[%s]\033[0m %s\n' "$(basename "$0")" "$*" >&2; }
 

@@ -77,6 +77,9 @@ pub struct TestApp {
     pub queue_url: String,
     pub queue_name: String,
     pub dlq_url: String,
+    /// The attachments bucket, and a client on it.
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
     pub otlp: Receiver,
     pub lambda: LambdaApi,
     /// Does not follow redirects, so tests see the 303s.
@@ -105,6 +108,8 @@ impl TestApp {
             options.max_receive_count,
         )
         .await;
+        let s3 = crate::buckets::client(&services.s3_endpoint);
+        let bucket = crate::buckets::fresh(&s3, &services.s3_endpoint).await;
         let otlp = Receiver::start().await;
         let lambda = LambdaApi::start_with(LambdaOptions {
             timeout: options.function_timeout,
@@ -136,6 +141,8 @@ impl TestApp {
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("JOBS_QUEUE_URL", queue_url.clone()),
             ("JOBS_DLQ_URL", dlq_url.clone()),
+            ("AWS_ENDPOINT_URL_S3", services.s3_endpoint.clone()),
+            ("ATTACHMENTS_BUCKET", bucket.clone()),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint()),
             // Export within 100 ms so tests do not wait on the 5 s default.
             ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
@@ -189,6 +196,8 @@ impl TestApp {
             queue_url,
             queue_name,
             dlq_url,
+            s3,
+            bucket,
             otlp,
             lambda,
             http,

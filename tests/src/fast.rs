@@ -22,6 +22,9 @@ pub struct FastApp {
     pub state: AppState,
     pub pool: PgPool,
     pub sqs: aws_sdk_sqs::Client,
+    /// The attachments bucket, and a client on it.
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
     pub queue_url: String,
     pub dlq_url: String,
 }
@@ -54,7 +57,11 @@ impl FastApp {
         let services = services().await;
         let sqs = queues::client(&services.sqs_endpoint).await;
         let (_, queue_url, dlq_url) = queues::fresh_pair(&sqs, &services.sqs_endpoint, 30, 3).await;
+        // web's own S3 client finds it through AWS_ENDPOINT_URL_S3, as SQS's.
+        let s3 = crate::buckets::client(&services.s3_endpoint);
+        let bucket = crate::buckets::fresh(&s3, &services.s3_endpoint).await;
         let defaults = [
+            ("--attachments-bucket", bucket.as_str()),
             ("--jobs-queue-url", queue_url.as_str()),
             ("--jobs-dlq-url", dlq_url.as_str()),
             ("--faults-enabled", "true"),
@@ -77,6 +84,8 @@ impl FastApp {
             state,
             pool,
             sqs,
+            s3,
+            bucket,
             queue_url,
             dlq_url,
         }

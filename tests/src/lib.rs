@@ -4,6 +4,7 @@
 //! interface emulator and AWS Lambda serve to the function).
 
 pub mod app;
+pub mod buckets;
 pub mod compose;
 pub mod fast;
 #[cfg(test)]

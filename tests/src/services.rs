@@ -1,6 +1,7 @@
 //! Where the real services come from:
 //! 1. the environment, the same variables the app reads: `DATABASE_URL` (any database
-//!    on the server; tests create their own) and `AWS_ENDPOINT_URL_SQS`;
+//!    on the server; tests create their own), `AWS_ENDPOINT_URL_SQS` and
+//!    `AWS_ENDPOINT_URL_S3` (default: the SQS endpoint, as moto serves both);
 //! 2. else, where a Docker engine is reachable, testcontainers starts them;
 //! 3. else the test fails, saying how to start them. Never a silent skip.
 
@@ -11,6 +12,7 @@ pub struct Services {
     /// A connection URL to the PostgreSQL server (its maintenance database).
     pub database_url: String,
     pub sqs_endpoint: String,
+    pub s3_endpoint: String,
 }
 
 static SERVICES: OnceCell<Services> = OnceCell::const_new();
@@ -29,6 +31,8 @@ pub async fn services() -> &'static Services {
             match (database_url, sqs_endpoint) {
                 (Some(database_url), Some(sqs_endpoint)) => Services {
                     database_url,
+                    s3_endpoint: common_var("AWS_ENDPOINT_URL_S3")
+                        .unwrap_or_else(|| sqs_endpoint.clone()),
                     sqs_endpoint,
                 },
                 (db, sqs) if docker_available() => containers::start(db, sqs).await,
@@ -56,7 +60,11 @@ fn docker_available() -> bool {
 }
 
 mod containers {
-    use testcontainers::{ImageExt, runners::AsyncRunner};
+    use testcontainers::{
+        GenericImage, ImageExt,
+        core::{IntoContainerPort, WaitFor},
+        runners::AsyncRunner,
+    };
     use testcontainers_modules::{elasticmq::ElasticMq, postgres::Postgres};
 
     use super::Services;
@@ -88,9 +96,20 @@ mod containers {
                 format!("http://127.0.0.1:{port}")
             }
         };
+        // moto's server for S3 (getmoto/moto's Dockerfile at 5.2.3: port 5000); werkzeug
+        // says "Running on" when it listens.
+        let s3 = GenericImage::new("motoserver/moto", "5.2.3")
+            .with_exposed_port(5000.tcp())
+            .with_wait_for(WaitFor::message_on_stderr("Running on"))
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("testcontainers could not start moto (S3): {e}"));
+        let port = s3.get_host_port_ipv4(5000).await.expect("moto port");
+        std::mem::forget(s3);
         Services {
             database_url,
             sqs_endpoint,
+            s3_endpoint: format!("http://127.0.0.1:{port}"),
         }
     }
 }

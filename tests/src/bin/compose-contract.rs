@@ -410,6 +410,62 @@ async fn exercise(
         "the worker's database spans are under its CONSUMER span",
     );
 
+    // ---- a file: web stores it on S3, the worker reads it back, one trace
+    let todo_id = done["id"].as_str().context("the to-do's id")?.to_owned();
+    let (traceparent, upload_trace) = tests::app::new_traceparent();
+    let boundary = "compose-contract";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\ncompose\r\n--{boundary}--\r\n"
+    );
+    let uploaded = http
+        .post(format!("{base}/todos/{todo_id}/attachments"))
+        .header("traceparent", traceparent)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await?;
+    report.check(
+        uploaded.status() == 303,
+        format!("an upload through the form: {}", uploaded.status()),
+    );
+    let s3 = web
+        .env
+        .get("AWS_ENDPOINT_URL_S3")
+        .cloned()
+        .unwrap_or_default();
+    let read_back = within("the worker to read the file back", DEADLINE, || async {
+        let todo: serde_json::Value = http
+            .get(format!("{base}/api/todos/{todo_id}"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        todo["attachments"][0]["sha256"].is_string().then_some(())
+    })
+    .await
+    .is_ok();
+    report.check(
+        read_back,
+        format!("web stored the file at {s3} and the worker read it back (its checksum)"),
+    );
+    let s3_spans = within("the upload's S3 spans", DEADLINE, || async {
+        let spans = traces.trace(&upload_trace);
+        let has = |name: &str| spans.iter().any(|s| s.name == name);
+        (has("S3.PutObject") && has("S3.GetObject")).then_some(())
+    })
+    .await
+    .is_ok();
+    report.check(
+        s3_spans,
+        "one trace: S3.PutObject in web, S3.GetObject in the worker",
+    );
+
     // ---- metrics where Prometheus takes them
     let web_service_name = server.map(|s| s.service.clone()).unwrap_or_default();
     let worker_service_name = consumer.map(|s| s.service.clone()).unwrap_or_default();

@@ -623,7 +623,7 @@ async fn faults_can_be_switched_on_at_start_up_and_bad_settings_are_refused() {
     .await;
     assert_eq!(app.get("/").await.status(), 502);
     let list: Vec<serde_json::Value> = app.get("/api/faults").await.json().await.unwrap();
-    assert_eq!(list.len(), 10);
+    assert_eq!(list.len(), 11, "the eleven faults of the catalogue");
     let web_error = list.iter().find(|f| f["name"] == "web_error").unwrap();
     assert_eq!(web_error["enabled"], true);
     assert!(web_error["description"].as_str().unwrap().contains("500"));

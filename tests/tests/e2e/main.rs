@@ -3,6 +3,7 @@
 //! End-to-end stories against real PostgreSQL, a real SQS API and the real binaries.
 //! One test binary, one module per story; test names read as sentences.
 
+mod attachments;
 mod config_errors;
 mod faults;
 mod insights;

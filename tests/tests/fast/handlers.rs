@@ -495,13 +495,28 @@ async fn every_dead_letter_is_reconciled_and_left_in_the_dlq(pool: PgPool) {
     );
 }
 
-/// Every route that changes something, with a request that would change it.
-fn state_changing_requests(todo: &str, dead_job: &str) -> Vec<(&'static str, String, String)> {
-    let form = |path: String, body: &str| ("POST", path, body.to_owned());
+const FORM: &str = "application/x-www-form-urlencoded";
+const MULTIPART: &str = "multipart/form-data; boundary=X";
+
+/// Every route that changes something, with a request that would change it (method,
+/// path, body, content type).
+fn state_changing_requests(
+    (todo, dead_job, attachment): &(String, String, String),
+) -> Vec<(&'static str, String, String, &'static str)> {
+    let form = |path: String, body: &str| ("POST", path, body.to_owned(), FORM);
+    let file = "--X\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
+                Content-Type: text/plain\r\n\r\nhi\r\n--X--\r\n";
     vec![
         form("/todos".into(), "title=forged"),
-        // Before the delete below takes the dead job's to-do with it.
+        // Before the delete below takes the dead job's to-do with it, and its files.
         form(format!("/dead-letters/{dead_job}/redrive"), ""),
+        (
+            "POST",
+            format!("/todos/{todo}/attachments"),
+            file.into(),
+            MULTIPART,
+        ),
+        form(format!("/attachments/{attachment}/delete"), ""),
         form("/todos/clear-completed".into(), ""),
         form(format!("/todos/{todo}/title"), "title=forged"),
         form(format!("/todos/{todo}/completed"), "completed=true"),
@@ -514,6 +529,7 @@ fn state_changing_requests(todo: &str, dead_job: &str) -> Vec<(&'static str, Str
             "PUT",
             "/api/faults/web_error".into(),
             r#"{"enabled":false}"#.into(),
+            "application/json",
         ),
     ]
 }
@@ -535,11 +551,15 @@ async fn everything(pool: &PgPool) -> String {
             .fetch_all(pool)
             .await
             .unwrap();
-    format!("{todos:?} {jobs:?} {faults:?}")
+    let files: Vec<String> = sqlx::query_scalar("SELECT name FROM attachments ORDER BY name")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    format!("{todos:?} {jobs:?} {faults:?} {files:?}")
 }
 
-/// A to-do and a dead job for the requests of [`state_changing_requests`] to act on.
-async fn targets(app: &FastApp) -> (String, String) {
+/// A to-do, a dead job and an attachment for [`state_changing_requests`] to act on.
+async fn targets(app: &FastApp) -> (String, String, String) {
     let added = app.post_form("/todos", "title=mine", &[]).await;
     assert_eq!(added.status, 303);
     let todo: uuid::Uuid =
@@ -554,35 +574,44 @@ async fn targets(app: &FastApp) -> (String, String) {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    (todo.to_string(), dead_job.to_string())
+    // A file's row (its object need not exist: S3 deletes a missing key alike).
+    let attachment: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO attachments (id, todo_id, key, name, size, content_type, owner) \
+         VALUES (gen_random_uuid(), $1, 'attachments/' || gen_random_uuid(), 'a.txt', 2, \
+         'text/plain', 'guest') RETURNING id",
+    )
+    .bind(todo)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    (
+        todo.to_string(),
+        dead_job.to_string(),
+        attachment.to_string(),
+    )
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn every_state_changing_route_refuses_a_cross_site_request(pool: PgPool) {
     let app = FastApp::new(pool.clone()).await;
-    let send = |method: &str, path: &str, body: &str, headers: &[(&str, &str)]| {
-        let content_type = if method == "PUT" {
-            "application/json"
-        } else {
-            "application/x-www-form-urlencoded"
+    let send =
+        |method: &str, path: &str, body: &str, content_type: &str, headers: &[(&str, &str)]| {
+            let mut request = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", "todo.example")
+                .header("content-type", content_type);
+            for (k, v) in headers {
+                request = request.header(*k, *v);
+            }
+            app.send(
+                request
+                    .body(axum::body::Body::from(body.to_owned()))
+                    .unwrap(),
+            )
         };
-        let mut request = axum::http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "todo.example")
-            .header("content-type", content_type);
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        app.send(
-            request
-                .body(axum::body::Body::from(body.to_owned()))
-                .unwrap(),
-        )
-    };
 
-    let (todo, dead_job) = targets(&app).await;
-    let requests = state_changing_requests(&todo, &dead_job);
+    let requests = state_changing_requests(&targets(&app).await);
     let before = everything(&pool).await;
     let queued = app.queued().await;
     for cross_site in [
@@ -592,8 +621,8 @@ async fn every_state_changing_route_refuses_a_cross_site_request(pool: PgPool) {
         ("origin", "http://todo.example.evil.example"),
         ("origin", "null"),
     ] {
-        for (method, path, body) in &requests {
-            let reply = send(method, path, body, &[cross_site]).await;
+        for (method, path, body, content_type) in &requests {
+            let reply = send(method, path, body, content_type, &[cross_site]).await;
             assert_eq!(reply.status, 403, "{method} {path} {cross_site:?}");
             assert!(!reply.headers.contains_key("set-cookie"), "{method} {path}");
         }
@@ -606,9 +635,8 @@ async fn every_state_changing_route_refuses_a_cross_site_request(pool: PgPool) {
         ("sec-fetch-site", "same-origin"),
         ("origin", "http://todo.example"),
     ] {
-        let (todo, dead_job) = targets(&app).await;
-        for (method, path, body) in state_changing_requests(&todo, &dead_job) {
-            let reply = send(method, &path, &body, &[same_site]).await;
+        for (method, path, body, content_type) in state_changing_requests(&targets(&app).await) {
+            let reply = send(method, &path, &body, content_type, &[same_site]).await;
             assert!(
                 matches!(reply.status.as_u16(), 200 | 303),
                 "{method} {path} {same_site:?}: {} {}",

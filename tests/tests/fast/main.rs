@@ -9,6 +9,7 @@
 //! `#[sqlx::test]` takes the server from `DATABASE_URL` (scripts/test sets it); the SQS
 //! API comes from `AWS_ENDPOINT_URL_SQS`, as for the e2e tier.
 
+mod attachments;
 mod faults;
 mod handlers;
 mod insights;
