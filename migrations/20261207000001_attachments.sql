@@ -24,5 +24,7 @@ CREATE TABLE attachments (
 CREATE INDEX attachments_todo_id ON attachments (todo_id, created_at);
 
 -- The attachment a process_attachment job is about (the relay rebuilds the job from
--- its row). SET NULL as for todo_id: the job must stay known to the worker.
+-- its row). SET NULL as for todo_id: the job stays, and the worker finds nothing to do.
 ALTER TABLE jobs ADD COLUMN attachment_id uuid REFERENCES attachments (id) ON DELETE SET NULL;
+-- Deleting an attachment (or its to-do) looks its jobs up by it.
+CREATE INDEX jobs_attachment_id ON jobs (attachment_id) WHERE attachment_id IS NOT NULL;

@@ -75,12 +75,11 @@ impl Job {
             ("enrich_todo", Some(todo_id), _) => Some(Job::EnrichTodo { todo_id }),
             ("todo_completed", Some(todo_id), _) => Some(Job::TodoCompleted { todo_id }),
             ("meow", _, _) => Some(Job::Meow),
-            ("process_attachment", Some(todo_id), Some(attachment_id)) => {
-                Some(Job::ProcessAttachment {
-                    todo_id,
-                    attachment_id,
-                })
-            }
+            // The attachment deleted since: a job the worker finds nothing to do for.
+            ("process_attachment", Some(todo_id), attachment_id) => Some(Job::ProcessAttachment {
+                todo_id,
+                attachment_id: attachment_id.unwrap_or_default(),
+            }),
             _ => None,
         }
     }
@@ -170,7 +169,13 @@ mod tests {
             assert_eq!(Job::from_parts(parts.0, parts.1, parts.2), Some(job));
         }
         assert_eq!(Job::from_parts("enrich_todo", None, None), None);
-        assert_eq!(Job::from_parts("process_attachment", Some(id), None), None);
+        assert_eq!(
+            Job::from_parts("process_attachment", Some(id), None),
+            Some(Job::ProcessAttachment {
+                todo_id: id,
+                attachment_id: Uuid::nil()
+            })
+        );
         assert_eq!(Job::from_parts("nope", Some(id), None), None);
     }
 

@@ -107,7 +107,7 @@ impl Fault {
                 "Everything works. In Jaeger: the worker's spans are missing, because the function skips its per-invocation flush (the classic Lambda tracing bug)."
             }
             Fault::StorageUnavailable => {
-                "Uploads and downloads answer 503 with the trace id; nothing half-stored is left. In the trace: the S3 span has status Error with an exception event."
+                "Uploads, downloads and lookups answer 503 with the trace id, and the worker's file jobs fail; no row is left without its object. In the trace: the S3 span has status Error with an exception event."
             }
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! An upload reads: read the file (never more than the limit), PutObject, then begin,
 //! insert the row, record its job (the outbox), commit, send; a failed commit deletes
-//! the object again, so neither an orphan object nor a row without its object is left.
+//! the object again. A row never names an object that is not there.
 
 use axum::{
     Json, Router,
@@ -204,20 +204,28 @@ async fn download(
     Ok(response)
 }
 
-/// The row and its object go together: the object is deleted inside the row's
-/// transaction, which commits only if S3 said yes.
+/// The row goes first (its to-do's job rows locked before it, in the order the worker
+/// takes them), then the object: a failed DeleteObject leaves an orphan object, which
+/// the lookup still answers for and the bucket's lifecycle rule removes in AWS; never
+/// a row without its object.
 async fn delete(
     State(app): State<AppState>,
     Db(db): Db,
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound("file"))?;
+    let attachment = attachments::one(&db, id)
+        .await?
+        .ok_or(AppError::NotFound("file"))?;
     let mut tx = db.begin().await?;
+    outbox::store::lock_jobs_of_todos(&db, &mut tx, Some(attachment.todo_id)).await?;
     let key = attachments::delete(&db, &mut tx, id)
         .await?
         .ok_or(AppError::NotFound("file"))?;
-    app.files.delete(db.session(), &key).await?;
     db.commit(tx).await?;
+    if let Err(e) = app.files.delete(db.session(), &key).await {
+        tracing::warn!(error = %e, key, "the object stays behind, an orphan");
+    }
     Ok(Redirect::to("/").into_response())
 }
 
