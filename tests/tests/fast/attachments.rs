@@ -44,6 +44,18 @@ async fn a_todo(app: &FastApp, cookie: &str) -> String {
     id.to_string()
 }
 
+/// Uploads a small text file to `todo` as ada; the new attachment's id.
+async fn attach(app: &FastApp, todo: &str, name: &str) -> uuid::Uuid {
+    let body = multipart("file", name, "text/plain", name.as_bytes());
+    let reply = upload(app, todo, body, &[("cookie", "user=ada")]).await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    sqlx::query_scalar("SELECT id FROM attachments WHERE name = $1")
+        .bind(name)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 async fn objects(app: &FastApp) -> Vec<String> {
     app.s3
         .list_objects_v2()
@@ -234,17 +246,7 @@ async fn deleting_an_attachment_removes_its_row_and_its_object(pool: PgPool) {
     let app = FastApp::new(pool.clone()).await;
     let todo = a_todo(&app, "user=ada").await;
     let ada = [("cookie", "user=ada")];
-    upload(
-        &app,
-        &todo,
-        multipart("file", "a.txt", "text/plain", b"a"),
-        &ada,
-    )
-    .await;
-    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM attachments")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let id = attach(&app, &todo, "a.txt").await;
     let deleted = app
         .post_form(&format!("/attachments/{id}/delete"), "", &ada)
         .await;
@@ -258,17 +260,7 @@ async fn deleting_an_attachment_removes_its_row_and_its_object(pool: PgPool) {
 
     // While S3 is down the row still goes; its object stays, an orphan (never a row
     // without its object).
-    upload(
-        &app,
-        &todo,
-        multipart("file", "b.txt", "text/plain", b"b"),
-        &ada,
-    )
-    .await;
-    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM attachments")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let id = attach(&app, &todo, "b.txt").await;
     app.put_json("/api/faults/storage_unavailable", r#"{"enabled": true}"#)
         .await;
     let deleted = app

@@ -179,15 +179,20 @@ fn file_name(raw: &str) -> String {
     }
 }
 
+/// The request's user's attachment `raw_id`; 404 for a bad id or anyone else's file.
+async fn owned(db: &common::db::Db, raw_id: &str) -> Result<Attachment> {
+    let id = Uuid::parse_str(raw_id).map_err(|_| AppError::NotFound("file"))?;
+    attachments::one(db, id)
+        .await?
+        .ok_or(AppError::NotFound("file"))
+}
+
 async fn download(
     State(app): State<AppState>,
     Db(db): Db,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound("file"))?;
-    let attachment = attachments::one(&db, id)
-        .await?
-        .ok_or(AppError::NotFound("file"))?;
+    let attachment = owned(&db, &id).await?;
     let bytes = app.files.get(db.session(), &attachment.key).await?;
     let disposition = format!(
         "attachment; filename*=UTF-8''{}",
@@ -213,13 +218,10 @@ async fn delete(
     Db(db): Db,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound("file"))?;
-    let attachment = attachments::one(&db, id)
-        .await?
-        .ok_or(AppError::NotFound("file"))?;
+    let attachment = owned(&db, &id).await?;
     let mut tx = db.begin().await?;
     outbox::store::lock_jobs_of_todos(&db, &mut tx, Some(attachment.todo_id)).await?;
-    let key = attachments::delete(&db, &mut tx, id)
+    let key = attachments::delete(&db, &mut tx, attachment.id)
         .await?
         .ok_or(AppError::NotFound("file"))?;
     db.commit(tx).await?;
