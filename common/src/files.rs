@@ -91,7 +91,7 @@ impl Bucket {
         method: &'static str,
         key: &str,
         session: &Session,
-    ) -> Result<tracing::Span, (tracing::Span, FileError)> {
+    ) -> Result<tracing::Span, FileError> {
         let mut span = s3::span(method, &self.name, key);
         if let Some(user) = &session.user {
             span.record("enduser.id", user.as_str());
@@ -102,8 +102,8 @@ impl Bucket {
                 operation: method,
                 message: "connection refused: storage unavailable (fault injected)".into(),
             };
-            record_error(&mut span, "storage_unavailable", &e);
-            return Err((span, e));
+            record_error(&mut span, e.error_type(), &e);
+            return Err(e);
         }
         Ok(span)
     }
@@ -117,7 +117,7 @@ impl Bucket {
         content_type: &str,
         body: Bytes,
     ) -> Result<(), FileError> {
-        let mut span = self.call("PutObject", key, session).map_err(|(_, e)| e)?;
+        let mut span = self.call("PutObject", key, session)?;
         span.record("http.request.body.size", body.len() as i64);
         let mut metadata = HashMap::new();
         // The span's own context: "stored by" is this PutObject, inside the request (or,
@@ -161,7 +161,7 @@ impl Bucket {
             }
             Err(e) => {
                 let e = FileError::from_sdk("PutObject", e);
-                record_error(&mut span, "storage_unavailable", &e);
+                record_error(&mut span, e.error_type(), &e);
                 Err(e)
             }
         }
@@ -169,7 +169,7 @@ impl Bucket {
 
     /// What the object at `key` says of itself: who stored it, in which trace.
     pub async fn head(&self, session: &Session, key: &str) -> Result<StoredBy, FileError> {
-        let mut span = self.call("HeadObject", key, session).map_err(|(_, e)| e)?;
+        let mut span = self.call("HeadObject", key, session)?;
         let result = self
             .client
             .head_object()
@@ -187,7 +187,7 @@ impl Bucket {
             }
             Err(e) => {
                 let e = FileError::from_sdk("HeadObject", e);
-                record_error(&mut span, "storage_unavailable", &e);
+                record_error(&mut span, e.error_type(), &e);
                 return Err(e);
             }
         };
@@ -213,7 +213,7 @@ impl Bucket {
 
     /// The object's bytes (attachments are small: bounded by the upload limit).
     pub async fn get(&self, session: &Session, key: &str) -> Result<Bytes, FileError> {
-        let mut span = self.call("GetObject", key, session).map_err(|(_, e)| e)?;
+        let mut span = self.call("GetObject", key, session)?;
         let result = async {
             let out = self
                 .client
@@ -248,9 +248,7 @@ impl Bucket {
 
     /// Removes the object at `key` (S3 answers the same whether it was there or not).
     pub async fn delete(&self, session: &Session, key: &str) -> Result<(), FileError> {
-        let mut span = self
-            .call("DeleteObject", key, session)
-            .map_err(|(_, e)| e)?;
+        let mut span = self.call("DeleteObject", key, session)?;
         let result = self
             .client
             .delete_object()
@@ -261,7 +259,7 @@ impl Bucket {
             .await;
         result.map(|_| ()).map_err(|e| {
             let e = FileError::from_sdk("DeleteObject", e);
-            record_error(&mut span, "storage_unavailable", &e);
+            record_error(&mut span, e.error_type(), &e);
             e
         })
     }

@@ -17,6 +17,30 @@ use web::{config::Config, state::AppState};
 
 use crate::{queues, services::services};
 
+/// Fake at an edge under test: every insert into `table` fails from now on (as a full
+/// disk or a broken constraint would), inside whatever transaction makes it.
+pub async fn refuse_inserts(pool: &PgPool, table: &str) {
+    // The table name is the test's own literal: safe to splice.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'no {table} today'; END $$; \
+         CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
+    )))
+    .execute(pool)
+    .await
+    .expect("the refusing trigger");
+}
+
+/// Undoes [`refuse_inserts`].
+pub async fn accept_inserts(pool: &PgPool, table: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP TRIGGER refuse ON {table}"
+    )))
+    .execute(pool)
+    .await
+    .expect("dropping the refusing trigger");
+}
+
 pub struct FastApp {
     pub router: Router,
     pub state: AppState,

@@ -330,15 +330,8 @@ async fn the_row_lists_its_files_and_the_lookup_page_asks_the_object(pool: PgPoo
 async fn a_row_that_cannot_be_stored_takes_its_object_with_it(pool: PgPool) {
     let app = FastApp::new(pool.clone()).await;
     let todo = a_todo(&app, "user=ada").await;
-    // Fake at the edge under test: the row's insert fails after the object is stored.
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'no rows today'; END $$; \
-         CREATE TRIGGER refuse BEFORE INSERT ON attachments FOR EACH ROW EXECUTE FUNCTION refuse();",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    // The row's insert fails after the object is stored.
+    tests::fast::refuse_inserts(&pool, "attachments").await;
     let reply = upload(
         &app,
         &todo,

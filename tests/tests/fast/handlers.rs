@@ -816,16 +816,8 @@ async fn a_todo_names_the_trace_that_created_it_and_the_one_that_last_changed_it
 #[sqlx::test(migrations = "../migrations")]
 async fn a_todo_and_its_job_are_stored_together_or_not_at_all(pool: PgPool) {
     let app = FastApp::new(pool.clone()).await;
-    // Fake at the edge under test: the job's insert fails (as a full disk or a broken
-    // constraint would), after the to-do's went through in the same transaction.
-    sqlx::raw_sql(
-        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN RAISE EXCEPTION 'no jobs today'; END $$; \
-         CREATE TRIGGER refuse BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION refuse();",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    // The job's insert fails, after the to-do's went through in the same transaction.
+    tests::fast::refuse_inserts(&pool, "jobs").await;
     let refused = app.post_form("/todos", "title=half+done", &[]).await;
     assert!(refused.status.is_server_error(), "{}", refused.status);
     assert!(
@@ -840,10 +832,7 @@ async fn a_todo_and_its_job_are_stored_together_or_not_at_all(pool: PgPool) {
     );
     assert_eq!(app.queued().await, 0, "nothing sent");
 
-    sqlx::query("DROP TRIGGER refuse ON jobs")
-        .execute(&pool)
-        .await
-        .unwrap();
+    tests::fast::accept_inserts(&pool, "jobs").await;
     assert_eq!(
         app.post_form("/todos", "title=whole", &[]).await.status,
         303
