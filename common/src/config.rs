@@ -42,6 +42,14 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
+/// The price table a user's cost is estimated with (web and worker).
+#[derive(clap::Args, Debug, Clone)]
+pub struct PriceArgs {
+    /// A user's cost: list prices as `name=value` pairs replacing defaults (AWS us-east-1, 2025-06; names in docs/scale.md)
+    #[arg(long = "prices", env = "PRICES", default_value = "")]
+    pub prices: crate::cost::Prices,
+}
+
 /// The fault switches (web and worker).
 #[derive(clap::Args, Debug, Clone)]
 pub struct FaultArgs {

@@ -3,12 +3,13 @@
 //! the W3C `traceparent` of the request that stored it and its uploader, so the object
 //! itself answers "which request stored this file?". Applies `storage_unavailable`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use aws_sdk_s3::{Client, operation::RequestId as _, primitives::ByteStream};
 use bytes::Bytes;
 
 use crate::{
+    cost::{Billed, UsageObserver},
     faults::{Fault, Faults},
     s3,
     session::Session,
@@ -70,6 +71,8 @@ pub struct Bucket {
     client: Client,
     name: String,
     faults: Faults,
+    /// Told of every call made (what a user costs).
+    observer: Option<Arc<dyn UsageObserver>>,
 }
 
 impl Bucket {
@@ -78,7 +81,14 @@ impl Bucket {
             client,
             name,
             faults,
+            observer: None,
         }
+    }
+
+    /// The same bucket, with `observer` told of every call made.
+    pub fn observed_by(mut self, observer: Arc<dyn UsageObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -104,6 +114,14 @@ impl Bucket {
             };
             record_error(&mut span, e.error_type(), &e);
             return Err(e);
+        }
+        if let Some(observer) = &self.observer {
+            let billed = match method {
+                "PutObject" => Billed::S3Put,
+                "DeleteObject" => Billed::S3Free,
+                _ => Billed::S3Get,
+            };
+            observer.billed(session.owner(), billed);
         }
         Ok(span)
     }

@@ -12,10 +12,12 @@
 //! * [`db`]: the database with spans, faults and measurements on every query.
 //! * [`metrics`]: the OTLP metrics (HTTP and DB durations, jobs, the app's own).
 //! * [`messaging`]: SQS PRODUCER/CONSUMER spans. [`job`]: a job message's JSON body.
+//! * [`cost`]: what a user's usage costs, from a table of list prices.
 //! * [`config`]: typed configuration from the environment, `--print-env`.
 //! * [`sqs`]: the SQS client. [`shutdown`]: SIGTERM / Ctrl-C.
 
 pub mod config;
+pub mod cost;
 pub mod db;
 pub mod faults;
 pub mod files;

@@ -7,7 +7,8 @@
 //! * `jobs.processed`: kind and outcome (worker); `jobs.queue.oldest_age` (s) (web)
 //! * the app's own (`todo.`: the conventions have no namespace for it), per `enduser.id`
 //!   (bounded as above): `todo.created`, `todo.completed`, `todo.completion.duration`
-//!   (s); and `todo.active_users`, signed-in users of the last hour by
+//!   (s); `todo.user.cost` (USD, the estimate of `crate::cost`, each service adding
+//!   what its own work used); and `todo.active_users`, signed-in users of the last hour by
 //!   `todo.user.outcome`: `error` (a response ≥ 500) or `ok`.
 
 use std::{
@@ -49,6 +50,7 @@ struct Inner {
     todos_created: Counter<u64>,
     todos_completed: Counter<u64>,
     time_to_done: Histogram<f64>,
+    cost: Counter<f64>,
     /// For gauges whose values live elsewhere ([`Metrics::observe_users`]).
     meter: Meter,
     /// route → (method, status, series).
@@ -67,6 +69,7 @@ struct TodoSeries {
     created: BoundCounter<u64>,
     completed: BoundCounter<u64>,
     time_to_done: BoundHistogram<f64>,
+    cost: BoundCounter<f64>,
 }
 
 impl Metrics {
@@ -130,6 +133,11 @@ impl Metrics {
                 .with_boundaries(vec![
                     10.0, 60.0, 300.0, 900.0, 3600.0, 14400.0, 86400.0, 604800.0,
                 ])
+                .build(),
+            cost: meter
+                .f64_counter("todo.user.cost")
+                .with_unit("USD")
+                .with_description("Estimated cost of serving each user (list prices)")
                 .build(),
             meter,
             http_series: RwLock::default(),
@@ -237,6 +245,15 @@ impl Metrics {
         }
     }
 
+    /// `usd` more of what serving `user` cost (`crate::cost`).
+    pub fn user_cost(&self, user: &str, usd: f64) {
+        if usd > 0.0
+            && let Some(series) = self.todo_series(user)
+        {
+            series.cost.add(usd);
+        }
+    }
+
     /// `user`'s to-do series (`other`'s past [`MAX_USERS`]), bound on first use like
     /// the per-request series: no attribute hashing per measurement.
     fn todo_series(&self, user: &str) -> Option<TodoSeries> {
@@ -256,6 +273,7 @@ impl Metrics {
                 created: self.0.todos_created.bind(&user),
                 completed: self.0.todos_completed.bind(&user),
                 time_to_done: self.0.time_to_done.bind(&user),
+                cost: self.0.cost.bind(&user),
             }
         });
         Some(series.clone())

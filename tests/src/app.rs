@@ -163,7 +163,7 @@ impl TestApp {
         env.extend(options.env.iter().cloned());
 
         let mut processes = Vec::new();
-        let address = start_web(&mut processes, bins, &env, "0").await;
+        let address = start_web(&mut processes, bins, &env, "0", "web").await;
         if options.with_worker {
             let mut lambda_env = vec![
                 ("AWS_LAMBDA_RUNTIME_API", lambda.runtime_api()),
@@ -219,12 +219,17 @@ impl TestApp {
 
     /// Sends SIGTERM to the web process (as ECS does) and returns at once.
     pub fn sigterm_web(&self) {
-        let web = self
+        self.sigterm("web");
+    }
+
+    /// Sends SIGTERM to the process started as `name` and returns at once.
+    pub fn sigterm(&self, name: &str) {
+        let process = self
             .processes
             .iter()
-            .find(|p| p.name == "web")
-            .expect("a web process");
-        if let Some(pid) = web.child.id() {
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("a process named {name}"));
+        if let Some(pid) = process.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
@@ -234,25 +239,36 @@ impl TestApp {
     /// Waits (up to 30 s) for the web process to exit after [`TestApp::sigterm_web`];
     /// panics unless it exits cleanly. Its log is kept (printed if the test fails).
     pub async fn wait_web_stopped(&mut self) {
+        self.wait_stopped("web").await;
+    }
+
+    /// [`TestApp::wait_web_stopped`] for the process started as `name`.
+    pub async fn wait_stopped(&mut self, name: &str) {
         let index = self
             .processes
             .iter()
-            .position(|p| p.name == "web")
-            .expect("a web process");
+            .position(|p| p.name == name)
+            .unwrap_or_else(|| panic!("a process named {name}"));
         let mut old = self.processes.remove(index);
         let status = tokio::time::timeout(Duration::from_secs(30), old.child.wait()).await;
-        old.name = "web (before restart)";
+        old.name = Box::leak(format!("{name} (before restart)").into_boxed_str());
         self.processes.push(old);
         assert!(
             matches!(status, Ok(Ok(s)) if s.success()),
-            "web exits cleanly on SIGTERM: {status:?}"
+            "{name} exits cleanly on SIGTERM: {status:?}"
         );
     }
 
     /// Starts web again on the port it had, after [`TestApp::wait_web_stopped`].
     pub async fn start_web_again(&mut self) {
         let port = self.address.rsplit(':').next().unwrap_or("0").to_owned();
-        self.address = start_web(&mut self.processes, self.bins, &self.env, &port).await;
+        self.address = start_web(&mut self.processes, self.bins, &self.env, &port, "web").await;
+    }
+
+    /// Another web process, as a second ECS task is: the same database, queues, bucket
+    /// and settings, its own port (`port` "0": any free one). Returns its address.
+    pub async fn start_another_web(&mut self, name: &'static str, port: &str) -> String {
+        start_web(&mut self.processes, self.bins, &self.env, port, name).await
     }
 
     /// The web alone (no worker, no event source mapping).
@@ -431,9 +447,10 @@ async fn start_web(
     bins: Binaries,
     env: &HashMap<&'static str, String>,
     port: &str,
+    name: &'static str,
 ) -> String {
     let (web, listening) = Process::start(
-        "web",
+        name,
         bins.web,
         Env::Inherit(env, &[("PORT", port.to_owned())]),
     );

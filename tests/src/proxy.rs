@@ -65,6 +65,63 @@ impl Proxy {
     }
 }
 
+/// A load balancer as the ALB is one for web's tasks, reduced to what a test needs: each
+/// new connection goes to the next target in turn (round robin). Clients that want
+/// every request balanced open a connection per request (`app::new_visitor`).
+#[derive(Clone)]
+pub struct RoundRobin {
+    pub addr: SocketAddr,
+    /// Connections each target received, in target order.
+    served: Arc<Vec<std::sync::atomic::AtomicU64>>,
+}
+
+impl RoundRobin {
+    /// Balances 127.0.0.1:<random> over `targets` (`http://host:port` or `host:port`).
+    pub async fn start(targets: &[&str]) -> Self {
+        let targets: Vec<String> = targets.iter().map(|t| target(t, 80)).collect();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind balancer");
+        let addr = listener.local_addr().expect("balancer address");
+        let served: Arc<Vec<_>> = Arc::new(
+            targets
+                .iter()
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+        );
+        let counts = served.clone();
+        tokio::spawn(async move {
+            let mut next = 0;
+            while let Ok((mut client, _)) = listener.accept().await {
+                let i = next % targets.len();
+                next += 1;
+                counts[i].fetch_add(1, Ordering::SeqCst);
+                let target = targets[i].clone();
+                tokio::spawn(async move {
+                    // A target that is down refuses: the client sees the connection close,
+                    // as behind an ALB between a task stopping and its deregistration.
+                    if let Ok(mut upstream) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        });
+        Self { addr, served }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Connections each target got so far.
+    pub fn served(&self) -> Vec<u64> {
+        self.served
+            .iter()
+            .map(|n| n.load(Ordering::SeqCst))
+            .collect()
+    }
+}
+
 /// `url` with its host:port replaced by `addr` (for URLs like `scheme://user@host:port/db`).
 pub fn through(url: &str, addr: SocketAddr) -> String {
     let scheme_end = url.find("://").map(|i| i + 3).unwrap_or(0);

@@ -97,7 +97,7 @@ pub async fn state(
         switches.ttl(),
         switches.faults_seed,
     );
-    let insights = Insights::default();
+    let insights = Insights::new(pool.clone(), config.insights(), metrics.clone());
     let counted = insights.clone();
     metrics.observe_users(move || {
         let users = counted.users_last_hour();
@@ -117,12 +117,14 @@ pub async fn state(
         config.jobs_queue_url.clone(),
         config.jobs_dlq_url.clone(),
         faults.clone(),
-    );
+    )
+    .observed_by(Arc::new(insights.clone()));
     let files = Bucket::new(
         common::s3::client().await,
         config.attachments_bucket.clone(),
         faults.clone(),
-    );
+    )
+    .observed_by(Arc::new(insights.clone()));
     Ok(AppState::new(Parts {
         db,
         outbox: Outbox::new(queue, config.relay()),
@@ -189,6 +191,7 @@ impl Application {
             app.faults.clone(),
             app.metrics.clone(),
         ));
+        let insights = tokio::spawn(app.insights.clone().run_flusher());
         // ECS sends SIGTERM, then SIGKILL after its stop timeout (30 s by default): stop
         // accepting, give in-flight requests `SHUTDOWN_GRACE_MS`, drain the outbox once.
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -210,8 +213,13 @@ impl Application {
             }
         };
         relay.abort();
+        insights.abort();
         // In-flight requests are done: their jobs need no grace period any more.
         outbox.drain(&db).await;
+        // And their insights are written: another task (or this one, restarted) has them.
+        if let Err(e) = app.insights.flush().await {
+            tracing::warn!(error = %e, "insights: the last batch was not written");
+        }
         served
     }
 }

@@ -56,6 +56,15 @@ pub struct Config {
     /// The largest attachment accepted, bytes (never more is read)
     #[arg(long, env = "ATTACHMENT_MAX_BYTES", default_value_t = 5 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=100 * 1024 * 1024))]
     pub attachment_max_bytes: u64,
+    /// How often each task writes its insights (journeys, per-user figures, usage) to
+    /// PostgreSQL, ms: what another task's page may lag behind
+    #[arg(long, env = "INSIGHTS_FLUSH_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub insights_flush_ms: u64,
+    /// Days the insights keep a request, a completion, a user not seen since
+    #[arg(long, env = "INSIGHTS_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..=3650))]
+    pub insights_retention_days: i32,
+    #[command(flatten)]
+    pub prices: config::PriceArgs,
 }
 
 /// The parsed `FAULTS` variable.
@@ -67,6 +76,14 @@ fn faults_spec(spec: &str) -> Result<FaultSpec, String> {
 }
 
 impl Config {
+    pub fn insights(&self) -> crate::insights::InsightsConfig {
+        crate::insights::InsightsConfig {
+            flush_every: Duration::from_millis(self.insights_flush_ms),
+            retention_days: self.insights_retention_days,
+            prices: self.prices.prices,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         config::load(
             "web",

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod attachments;
 pub mod config;
+pub mod cpu_time;
 pub mod error;
 pub mod fault_settings;
 pub mod insights;

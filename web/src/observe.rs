@@ -1,5 +1,5 @@
 //! Measurements: per request, `http.server.request.duration` (metrics) and the user's
-//! request, latency, error and journey (insights); per to-do created or completed, the
+//! request, latency, error, journey and CPU time (insights); per to-do created or completed, the
 //! application metrics and the user's figures. Runs inside the cross-site refusal, so
 //! what it counts are requests the app really handled.
 
@@ -12,7 +12,7 @@ use axum::{
 };
 use common::session::{GUEST, Session};
 
-use crate::{insights::Visit, server_span, state::AppState};
+use crate::{cpu_time, insights::Visit, server_span, state::AppState};
 
 pub async fn requests(State(app): State<AppState>, request: Request, next: Next) -> Response {
     // MatchedPath and the method are cheap to clone (an Arc, an enum); the owner is one
@@ -26,7 +26,9 @@ pub async fn requests(State(app): State<AppState>, request: Request, next: Next)
     let method = request.method().clone();
     let at = chrono::Utc::now();
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    // The CPU time of everything inside this layer: the handler, its queries' encoding
+    // and decoding, rendering (not hyper's parsing, nor the layers outside).
+    let (response, cpu) = cpu_time::measure(next.run(request)).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     let route_name = route.as_ref().map_or("unmatched", MatchedPath::as_str);
@@ -42,6 +44,7 @@ pub async fn requests(State(app): State<AppState>, request: Request, next: Next)
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             trace,
         },
+        cpu,
     );
     response
 }

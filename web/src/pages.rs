@@ -147,13 +147,29 @@ impl IndexPage {
 pub struct InsightsPage {
     pub page: Page,
     pub overview: Overview,
+    /// `INSIGHTS_RETENTION_DAYS`.
+    pub retention_days: i32,
 }
 
 impl InsightsPage {
+    /// Dollars to three significant digits, at least four decimals: `$0.0650`,
+    /// `$0.00000123`.
+    pub fn usd(&self, usd: &f64) -> String {
+        usd_text(*usd)
+    }
+
     pub fn time_to_done(&self, user: &crate::insights::UserInsights) -> String {
         user.median_time_to_done_s
             .map_or_else(|| "–".to_owned(), human_duration)
     }
+}
+
+fn usd_text(usd: f64) -> String {
+    if usd <= 0.0 || !usd.is_finite() {
+        return "$0".to_owned();
+    }
+    let decimals = (2 - usd.log10().floor() as i32).max(4) as usize;
+    format!("${usd:.decimals$}")
 }
 
 impl Page {
@@ -327,6 +343,14 @@ pub fn human_duration(seconds: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dollars_keep_three_significant_digits() {
+        assert_eq!(super::usd_text(0.065), "$0.0650");
+        assert_eq!(super::usd_text(0.000_001_234), "$0.00000123");
+        assert_eq!(super::usd_text(12.5), "$12.5000");
+        assert_eq!(super::usd_text(0.0), "$0");
+    }
+
     #[test]
     fn durations_read_naturally() {
         assert_eq!(super::human_duration(4.4), "4s");

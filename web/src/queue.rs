@@ -3,13 +3,14 @@
 //! dead-letter queue's depth and messages. Applies the queue faults (`queue_unavailable`,
 //! `broken_propagation`, `poison_message`) through the [`Faults`] handle it holds.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use aws_sdk_sqs::{
     Client,
     types::{ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, QueueAttributeName},
 };
 use common::{
+    cost::{Billed, UsageObserver},
     faults::{Fault, Faults},
     job::JobMessage,
     messaging,
@@ -54,6 +55,8 @@ pub struct JobQueue {
     name: String,
     dlq_url: String,
     faults: Faults,
+    /// Told of every SendMessage (what a user costs).
+    observer: Option<Arc<dyn UsageObserver>>,
 }
 
 impl JobQueue {
@@ -66,7 +69,14 @@ impl JobQueue {
             name,
             dlq_url,
             faults,
+            observer: None,
         }
+    }
+
+    /// The same queue, with `observer` told of every job sent.
+    pub fn observed_by(mut self, observer: Arc<dyn UsageObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Messages waiting in the dead-letter queue.
@@ -249,6 +259,9 @@ impl JobQueue {
             }
             None => message.encode(),
         };
+        if let Some(observer) = &self.observer {
+            observer.billed(session.owner(), Billed::SqsRequest);
+        }
         let result = self
             .client
             .send_message()

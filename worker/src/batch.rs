@@ -4,10 +4,14 @@
 //! prescribe). Failed records are returned in `batchItemFailures`; the rest of the
 //! batch succeeds.
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use common::{
+    cost::Prices,
     db::{Database, Db},
     faults::{Fault, Faults},
     files::Bucket,
@@ -25,7 +29,9 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
-use crate::{config::DEFAULT_MAX_RECEIVE_COUNT, error::RecordError, jobs, jobs::Outcome};
+use crate::{
+    config::DEFAULT_MAX_RECEIVE_COUNT, error::RecordError, jobs, jobs::Outcome, usage::UsageMeter,
+};
 
 /// Everything an invocation uses, made once per Lambda instance (at its cold start).
 #[derive(Clone)]
@@ -39,6 +45,12 @@ pub struct Worker {
     pub max_receive_count: i32,
     /// Attachments' objects (`ATTACHMENTS_BUCKET`); `None` in tests of other jobs.
     pub files: Option<Bucket>,
+    /// What each user's records use (observes the database and the bucket too).
+    pub usage: UsageMeter,
+    /// The function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`), MB: what Lambda bills.
+    pub memory_mb: i64,
+    /// `PRICES`, for the cost metric.
+    pub prices: Prices,
 }
 
 impl Worker {
@@ -47,13 +59,18 @@ impl Worker {
     pub fn on_pool(pool: PgPool) -> Self {
         let faults = Faults::off();
         let metrics = Metrics::disabled();
+        let usage = UsageMeter::default();
         Self {
-            db: Database::new(pool, faults.clone(), metrics.clone()),
+            db: Database::new(pool, faults.clone(), metrics.clone())
+                .observed_by(Arc::new(usage.clone())),
             faults,
             metrics,
             spans: SpanGate::default(),
             max_receive_count: DEFAULT_MAX_RECEIVE_COUNT,
             files: None,
+            usage,
+            memory_mb: 128,
+            prices: Prices::default(),
         }
     }
 
@@ -91,6 +108,9 @@ impl Worker {
                 response.batch_item_failures.push(failure);
             }
         }
+        self.usage
+            .write(&self.db, &self.prices, &self.metrics)
+            .await;
         Ok(response)
     }
 
@@ -119,6 +139,7 @@ impl Worker {
             let _ = span.set_parent(parent);
             span.add_link(producer);
         }
+        let started = Instant::now();
         let result = self
             .process(&db, record, attempt, &span)
             .instrument(span.clone())
@@ -141,6 +162,12 @@ impl Worker {
                 self.record_failure(&db, record, attempt, e).await;
             }
         }
+        self.usage.record(
+            db.session().user.as_deref(),
+            started.elapsed(),
+            self.memory_mb,
+            result.is_ok(),
+        );
         result
     }
 

@@ -1,7 +1,7 @@
 //! The worker's configuration: every environment variable it reads, with its default.
 //! `worker --print-env` lists them (with what the Lambda runtime sets).
 
-use common::config::{self, ConfigError, DatabaseArgs, FaultArgs};
+use common::config::{self, ConfigError, DatabaseArgs, FaultArgs, PriceArgs};
 
 pub const DEFAULT_MAX_RECEIVE_COUNT: i32 = 3;
 
@@ -38,6 +38,16 @@ pub struct Config {
     /// The S3 bucket of attachments (its endpoint: the SDK's `AWS_ENDPOINT_URL_S3`)
     #[arg(long, env = "ATTACHMENTS_BUCKET", default_value = "attachments")]
     pub attachments_bucket: String,
+    #[command(flatten)]
+    pub prices: PriceArgs,
+}
+
+/// The function's memory in MB (checked by [`check_lambda_environment`]; 128, Lambda's
+/// smallest, if it were missing).
+pub fn memory_mb() -> i64 {
+    config::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(128)
 }
 
 impl Config {

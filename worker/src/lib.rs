@@ -7,6 +7,9 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod jobs;
+pub mod usage;
+
+use std::sync::Arc;
 
 use common::{
     db::Database,
@@ -18,7 +21,7 @@ use common::{
 
 pub use batch::Worker;
 
-use crate::config::Config;
+use crate::{config::Config, usage::UsageMeter};
 
 /// The function binary's whole life.
 pub async fn run_function() -> anyhow::Result<()> {
@@ -31,11 +34,14 @@ pub async fn run_function() -> anyhow::Result<()> {
     config::check_lambda_environment()?;
     let telemetry = Telemetry::init("todo-worker", Some(config::EXPORT_TIMEOUT))?;
     let mut worker = worker(&config, &telemetry)?;
-    worker.files = Some(Bucket::new(
-        common::s3::client().await,
-        config.attachments_bucket.clone(),
-        worker.faults.clone(),
-    ));
+    worker.files = Some(
+        Bucket::new(
+            common::s3::client().await,
+            config.attachments_bucket.clone(),
+            worker.faults.clone(),
+        )
+        .observed_by(Arc::new(worker.usage.clone())),
+    );
     let flusher = telemetry.flusher();
     let handler = service_fn(|event| worker.handle_batch(event));
     let runtime = Runtime::new(handler)
@@ -70,12 +76,18 @@ fn worker(config: &Config, telemetry: &Telemetry) -> anyhow::Result<Worker> {
         switches.faults_seed,
     );
     let metrics = Metrics::on(telemetry.meter_provider());
+    let usage = UsageMeter::default();
     Ok(Worker {
-        db: Database::new(pool, faults.clone(), metrics.clone()).traced_by(telemetry.tracer()),
+        db: Database::new(pool, faults.clone(), metrics.clone())
+            .traced_by(telemetry.tracer())
+            .observed_by(Arc::new(usage.clone())),
         faults,
         metrics,
         spans: telemetry.span_gate(),
         max_receive_count: config.max_receive_count,
         files: None,
+        usage,
+        memory_mb: config::memory_mb(),
+        prices: config.prices.prices,
     })
 }

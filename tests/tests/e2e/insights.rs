@@ -3,7 +3,7 @@
 //! to-dos each user created and completed and how long they took, who was cursed.
 
 use serde_json::{Value, json};
-use tests::{TestApp, binaries};
+use tests::{TestApp, binaries, find_in, poll::eventually_showing};
 
 use crate::DEADLINE;
 
@@ -194,4 +194,127 @@ async fn kpis_count_each_users_todos_time_to_done_and_who_hit_an_error_and_expor
             .then_some(())
     })
     .await;
+}
+
+/// The last exported `todo.user.cost` of `user`, summed over the services (web adds
+/// what its requests used, the worker what its records used).
+fn exported_cost(app: &TestApp, user: &str) -> f64 {
+    ["todo-web", "todo-worker"]
+        .iter()
+        .filter_map(|service| {
+            app.otlp
+                .metrics()
+                .into_iter()
+                .rev()
+                .find(|p| {
+                    p.service == *service
+                        && p.name == "todo.user.cost"
+                        && p.attributes.get("enduser.id") == Some(&json!(user))
+                })
+                .map(|p| p.value)
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_user_with_n_clicks_and_m_jobs_costs_what_the_price_table_says() {
+    // Only per-request prices: CPU and database time are priced at 0, so the cost is
+    // exact (`a_users_cost_prices_cpu_and_database_time` prices those).
+    let prices = "fargate_vcpu_hour=0,fargate_gb_hour=0,db_instance_hour=0,lambda_gb_second=0,\
+                  sqs_request=0.001,lambda_request=0.01";
+    let app = TestApp::spawn_with(
+        binaries!(),
+        tests::app::Options {
+            env: vec![
+                ("PRICES", prices.into()),
+                ("OTEL_METRIC_EXPORT_INTERVAL", "200".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let ada = app.sign_in("ada").await;
+    let (clicks, jobs) = (7, 5);
+    for i in 0..jobs {
+        let added = app
+            .post_as(&ada, "/todos", &[("title", &format!("t{i}"))])
+            .await;
+        assert_eq!(added.status(), 303);
+    }
+    for _ in jobs..clicks {
+        assert_eq!(app.get_as(&ada, "/api/todos").await.status(), 200);
+    }
+    // Each job: web's SendMessage, the worker's receive and delete; one Lambda request.
+    let want = (3 * jobs) as f64 * 0.001 + jobs as f64 * 0.01;
+    let figures = eventually_showing("every job processed and counted", DEADLINE, || async {
+        let overview: Value = app.get("/api/insights").await.json().await.unwrap();
+        let figures = find_in(&overview["users"], "user", "ada").clone();
+        if figures["usage"]["worker_records"] == jobs {
+            Ok(figures)
+        } else {
+            Err(figures.to_string())
+        }
+    })
+    .await;
+    assert_eq!(figures["requests"], clicks, "{figures:#}");
+    assert_eq!(figures["usage"]["sqs_requests"], 3 * jobs, "{figures:#}");
+    let mb_ms = figures["usage"]["worker_mb_ms"].as_u64().unwrap();
+    assert!(
+        mb_ms >= jobs * 128 && mb_ms % 128 == 0,
+        "each record billed whole milliseconds × 128 MB: {mb_ms}"
+    );
+    let total = figures["cost"]["total_usd"].as_f64().unwrap();
+    assert!(
+        (total - want).abs() < 1e-12,
+        "{total} != {want}: {figures:#}"
+    );
+    let per_todo = figures["cost_per_todo_usd"].as_f64().unwrap();
+    assert!((per_todo - want / jobs as f64).abs() < 1e-12, "{per_todo}");
+    // The metric says the same, web's part and the worker's added up.
+    eventually_showing("the cost exported by web and worker", DEADLINE, || async {
+        let exported = exported_cost(&app, "ada");
+        if (exported - want).abs() < 1e-9 {
+            Ok(())
+        } else {
+            Err(format!("{exported}"))
+        }
+    })
+    .await;
+    let page = app.get_text("/insights").await;
+    assert!(page.contains("$0.0650"), "the cost column: {page}");
+}
+
+#[tokio::test]
+async fn a_users_cost_prices_cpu_and_database_time() {
+    let app = TestApp::web_only(binaries!()).await;
+    let ada = app.sign_in("ada").await;
+    for i in 0..3 {
+        let added = app
+            .post_as(&ada, "/todos", &[("title", &format!("t{i}"))])
+            .await;
+        assert_eq!(added.status(), 303);
+    }
+    let overview: Value = app.get("/api/insights").await.json().await.unwrap();
+    let ada = find_in(&overview["users"], "user", "ada");
+    let (usage, cost, prices) = (&ada["usage"], &ada["cost"], &overview["prices"]);
+    let f = |v: &Value| v.as_f64().unwrap();
+    let (cpu, db) = (f(&usage["web_cpu_s"]), f(&usage["db_s"]));
+    assert!(cpu > 0.0 && cpu < 3.0, "three requests' CPU: {cpu} s");
+    assert!(db > 0.0 && db < 3.0, "their queries' time: {db} s");
+    // The default table (us-east-1 list prices): a task's price over its vCPUs, an
+    // instance's over its vCPUs.
+    let cpu_second = (f(&prices["fargate_vcpu_hour"]) * f(&prices["web_task_vcpu"])
+        + f(&prices["fargate_gb_hour"]) * f(&prices["web_task_gb"]))
+        / 3600.0
+        / f(&prices["web_task_vcpu"]);
+    let db_second = f(&prices["db_instance_hour"]) / 3600.0 / f(&prices["db_vcpus"]);
+    assert!(
+        (f(&cost["web_usd"]) - cpu * cpu_second).abs() < 1e-15,
+        "{cost}"
+    );
+    assert!(
+        (f(&cost["database_usd"]) - db * db_second).abs() < 1e-15,
+        "{cost}"
+    );
+    assert_eq!(overview["prices_region"], "us-east-1");
 }

@@ -13,6 +13,7 @@ mod one_click_one_trace;
 mod proof;
 mod queue_propagation;
 mod reliability;
+mod scale_out;
 mod stalled_collector;
 mod tls_export;
 mod todos;

@@ -1,39 +1,46 @@
 //! Application questions answered from the app's own measurements, per user: what
 //! share of their database writes took longer than 5, 10, 100 ms; their error rate and
 //! request latency; the traces of their last errors; their journey (last requests in
-//! order); their to-dos created and completed and the median time to done; and, over
-//! all users, who hit an error in the last hour and whose every click worked. Also the
-//! latest working trace of each route, to compare a broken one with.
+//! order); their to-dos created and completed and the median time to done; what they
+//! cost; and, over all users, who hit an error in the last hour and whose every click
+//! worked. Also the latest working trace of each route, to compare a broken one with.
 //!
-//! An [`Insights`] value kept in memory by this process (reset on restart): enough to
-//! ask "which user hit this?" during a demo. It hears of queries as the database's
-//! observer, of requests from `observe::requests`, of to-dos from `observe::todo_*`.
+//! Shared by every web task and kept across restarts, in PostgreSQL (ARCHITECTURE.md
+//! says why there): the request path only adds to this process's [`pending::Pending`]
+//! (one lock, no I/O); [`Insights::run_flusher`] writes it in one transaction every
+//! `INSIGHTS_FLUSH_MS`, and at shutdown. A page flushes this process's batch before it
+//! reads, so a user's own clicks are always there; another task's arrive within its
+//! flush interval. The insights hear of queries as the database's observer, of SQS and
+//! S3 calls as their observer, of requests from `observe::requests`, of to-dos from
+//! `observe::todo_*`.
 
+mod pending;
+mod store;
 mod user;
 mod working;
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use common::{
-    db::QueryObserver,
-    session::{GUEST, OTHER},
+    cost::{Billed, Cost, Prices, Usage, UsageObserver},
+    db::{Database, QueryObserver},
+    metrics::Metrics,
+    session::GUEST,
 };
 use opentelemetry::trace::TraceId;
 use serde::Serialize;
+use sqlx::PgPool;
 
 pub use user::{JOURNEY_LEN, Visit};
 pub use working::SLOW_MS;
 
-use user::{UserStats, median, percentile};
+use pending::Pending;
 use working::WorkingTraces;
 
-/// Distinct users tracked; later ones are counted under `other` (bounded cardinality,
-/// like the metrics' `enduser.id` attribute).
-pub const MAX_USERS: usize = 200;
+pub use common::cost::MAX_USERS;
 
 /// "Recently": the window of the users-with-errors count.
 pub const RECENT: Duration = Duration::from_secs(3600);
@@ -41,31 +48,77 @@ pub const RECENT: Duration = Duration::from_secs(3600);
 /// Thresholds for the write-latency shares, in milliseconds.
 pub const THRESHOLDS_MS: [u64; 3] = [5, 10, 100];
 
-/// Each user's figures (`guest` when nobody signed in).
-#[derive(Clone, Default)]
-pub struct Insights(Arc<Mutex<State>>);
+/// Users whose windows are pruned at most this often (each batch notes who to prune).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
-struct State {
-    users: HashMap<String, UserStats>,
-    working: WorkingTraces,
+/// `INSIGHTS_FLUSH_MS`, `INSIGHTS_RETENTION_DAYS`, `PRICES`.
+#[derive(Debug, Clone)]
+pub struct InsightsConfig {
+    pub flush_every: Duration,
+    pub retention_days: i32,
+    pub prices: Prices,
+}
+
+impl Default for InsightsConfig {
+    fn default() -> Self {
+        Self {
+            flush_every: Duration::from_secs(1),
+            retention_days: 30,
+            prices: Prices::default(),
+        }
+    }
+}
+
+/// Each user's figures (`guest` when nobody signed in). A handle: clones share it.
+#[derive(Clone)]
+pub struct Insights(Arc<Inner>);
+
+struct Inner {
+    pool: PgPool,
+    config: InsightsConfig,
+    metrics: Metrics,
+    pending: Mutex<Pending>,
+    /// One batch at a time (the flusher's, a page's, shutdown's): in order, never twice.
+    writing: tokio::sync::Mutex<Prune>,
+    /// Everyone's working traces, and the last hour's users, as of the last batch.
+    shared: Mutex<(WorkingTraces, UsersLastHour)>,
+}
+
+/// Who was written since the last prune, and when that was.
+struct Prune {
+    users: std::collections::HashSet<String>,
+    last: Instant,
 }
 
 impl QueryObserver for Insights {
-    /// Counts writes by duration.
+    /// Adds the query's time to its user's (cost), and counts writes by duration.
     fn query(&self, user: Option<&str>, operation: &'static str, elapsed: Duration, ok: bool) {
-        if !ok || !matches!(operation, "INSERT" | "UPDATE" | "DELETE") {
-            return;
-        }
+        let write = ok && matches!(operation, "INSERT" | "UPDATE" | "DELETE");
         let ms = elapsed.as_secs_f64() * 1000.0;
-        self.with_user(user.unwrap_or(GUEST), |s| {
-            s.writes += 1;
+        let mut pending = self.lock();
+        let counts = pending.user(user.unwrap_or(GUEST));
+        counts.db_us += elapsed.as_micros() as i64;
+        if write {
+            counts.writes += 1;
             for (i, threshold) in THRESHOLDS_MS.iter().enumerate() {
                 if ms > *threshold as f64 {
-                    s.writes_over[i] += 1;
+                    counts.writes_over[i] += 1;
                 }
             }
-        });
+        }
+    }
+}
+
+impl UsageObserver for Insights {
+    fn billed(&self, user: &str, call: Billed) {
+        let mut pending = self.lock();
+        let counts = pending.user(user);
+        match call {
+            Billed::SqsRequest => counts.sqs_requests += 1,
+            Billed::S3Put => counts.s3_puts += 1,
+            Billed::S3Get => counts.s3_gets += 1,
+            Billed::S3Free => {}
+        }
     }
 }
 
@@ -110,6 +163,7 @@ pub struct UserInsights {
     pub writes_slower_than_pct: [f64; 3],
     pub requests: u64,
     pub error_rate_pct: f64,
+    /// Of their last 2,000 requests (`percentile_disc`).
     pub p50_ms: f64,
     pub p95_ms: f64,
     /// Newest first.
@@ -120,6 +174,11 @@ pub struct UserInsights {
     pub median_time_to_done_s: Option<f64>,
     /// Whether a response of theirs failed (≥ 500) in the last hour.
     pub error_in_last_hour: bool,
+    /// What their requests and jobs used, and what that cost.
+    pub usage: Usage,
+    pub cost: Cost,
+    /// `cost.total_usd` over the to-dos they created.
+    pub cost_per_todo_usd: Option<f64>,
 }
 
 /// Signed-in users seen in the last hour: how many hit an error (a response ≥ 500),
@@ -134,6 +193,10 @@ pub struct UsersLastHour {
 pub struct Overview {
     pub users: Vec<UserInsights>,
     pub last_hour: UsersLastHour,
+    /// The price table the costs are estimated with, and its source.
+    pub prices: Prices,
+    pub prices_as_of: &'static str,
+    pub prices_region: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,178 +207,282 @@ pub struct Journey {
 }
 
 impl Insights {
-    fn with_user<R>(&self, user: &str, f: impl FnOnce(&mut UserStats) -> R) -> R {
-        let mut state = self.lock();
-        f(user_entry(&mut state.users, user))
+    /// Insights kept on `pool` (migrated), the cost metric recorded through `metrics`.
+    pub fn new(pool: PgPool, config: InsightsConfig, metrics: Metrics) -> Self {
+        Self(Arc::new(Inner {
+            pool,
+            config,
+            metrics,
+            pending: Mutex::default(),
+            writing: tokio::sync::Mutex::new(Prune {
+                users: Default::default(),
+                last: Instant::now(),
+            }),
+            shared: Mutex::default(),
+        }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.0.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// One finished request of `user`. A sampled one that worked (below 400, not
-    /// slow) becomes its route's working example.
-    pub fn record_request(&self, user: &str, visit: Visit) {
-        let now = Instant::now();
-        let mut state = self.lock();
+    fn shared(&self) -> std::sync::MutexGuard<'_, (WorkingTraces, UsersLastHour)> {
+        self.0.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One finished request of `user`, which used `cpu` of this process. A sampled one
+    /// that worked (below 400, not slow) becomes its route's working example.
+    pub fn record_request(&self, user: &str, visit: Visit, cpu: Duration) {
+        let mut pending = self.lock();
         if let (Some(trace), Some(route)) = (visit.trace, &visit.route)
             && visit.status < 400
             && visit.latency_ms < SLOW_MS
         {
-            state.working.record(&visit.method, route, trace);
+            pending
+                .working
+                .record(&visit.method, route, trace, visit.at);
         }
-        user_entry(&mut state.users, user).request(visit, now);
+        let counts = pending.user(user);
+        counts.requests += 1;
+        counts.web_cpu_us += cpu.as_micros() as i64;
+        counts.last_seen = counts.last_seen.max(Some(visit.at));
+        if visit.failed() {
+            counts.errors += 1;
+            counts.last_error = counts.last_error.max(Some(visit.at));
+        }
+        pending.visit(user, visit);
     }
 
     pub fn todo_created(&self, user: &str) {
-        self.with_user(user, |s| s.created += 1);
+        self.lock().user(user).created += 1;
     }
 
     pub fn todo_completed(&self, user: &str, time_to_done: Duration) {
-        self.with_user(user, |s| s.completed(time_to_done.as_secs_f64()));
+        let mut pending = self.lock();
+        pending.user(user).completed += 1;
+        if pending.completions.len() < pending::MAX_VISITS {
+            pending.completions.push((
+                user.to_owned(),
+                chrono::Utc::now(),
+                time_to_done.as_secs_f64(),
+            ));
+        }
     }
 
-    /// The latest working trace of `method` `route`.
+    /// The latest working trace of `method` `route`: this process's newest, else
+    /// everyone's as of the last batch.
     pub fn working_trace(&self, method: &str, route: &str) -> Option<TraceId> {
-        self.lock().working.get(method, route)
+        let own = self.lock().working.get(method, route);
+        own.or_else(|| self.shared().0.get(method, route))
     }
 
-    /// Signed-in users seen in the last hour, with and without an error.
+    /// Signed-in users seen in the last hour, with and without an error, as of the last
+    /// batch (the metrics' gauge reads it; it cannot wait on the database).
     pub fn users_last_hour(&self) -> UsersLastHour {
-        last_hour(&self.lock(), Instant::now())
+        self.shared().1
     }
 
-    /// Every user's figures. Only copies are made under the lock (every request takes
-    /// it); sorting for the percentiles and formatting happen after.
-    pub fn overview(&self) -> Overview {
-        let now = Instant::now();
-        let state = self.lock();
-        let last_hour = last_hour(&state, now);
-        let raw: Vec<_> = state
-            .users
-            .iter()
-            .map(|(user, s)| {
-                let figures = UserInsights {
-                    user: user.clone(),
-                    writes: s.writes,
-                    writes_slower_than_pct: [0.0; 3],
-                    requests: s.requests,
-                    error_rate_pct: 0.0,
-                    p50_ms: 0.0,
-                    p95_ms: 0.0,
-                    last_errors: Vec::new(),
-                    todos_created: s.created,
-                    todos_completed: s.completed,
-                    median_time_to_done_s: None,
-                    error_in_last_hour: s
-                        .last_error
-                        .is_some_and(|t| now.saturating_duration_since(t) < RECENT),
-                };
-                let errors: Vec<_> = s
-                    .errors_seen
-                    .iter()
-                    .rev()
-                    .map(|v| (v.clone(), compare_with(v, &state.working)))
-                    .collect();
-                let latencies: Vec<f64> = s.latencies_ms.iter().copied().collect();
-                let done_in: Vec<f64> = s.done_in_s.iter().copied().collect();
-                (figures, s.writes_over, s.errors, errors, latencies, done_in)
-            })
+    /// Writes this process's batch, then refreshes the shared working traces and
+    /// last-hour counts; prunes the windows of whoever was written, at most every
+    /// minute. A batch that fails goes back to be written with the next one. Runs as a
+    /// task of its own: a caller that goes away (a closed connection, the flusher
+    /// aborted at shutdown) never cancels a batch half-written.
+    pub async fn flush(&self) -> Result<(), sqlx::Error> {
+        let insights = self.clone();
+        tokio::spawn(async move { insights.write_batch().await })
+            .await
+            .unwrap_or(Err(sqlx::Error::WorkerCrashed))
+    }
+
+    async fn write_batch(&self) -> Result<(), sqlx::Error> {
+        let mut prune = self.0.writing.lock().await;
+        let batch = std::mem::take(&mut *self.lock());
+        let pool = &self.0.pool;
+        if !batch.is_empty() {
+            match store::write(pool, &batch).await {
+                Ok(written) => {
+                    if batch.dropped > 0 {
+                        tracing::warn!(
+                            dropped = batch.dropped,
+                            "insights: requests dropped while the database could not take them"
+                        );
+                    }
+                    self.record_costs(&written);
+                    prune.users.extend(written.into_keys());
+                }
+                Err(e) => {
+                    self.lock().put_back(batch);
+                    return Err(e);
+                }
+            }
+        }
+        let (working, last_hour) = store::refresh(pool).await?;
+        let working = working
+            .into_iter()
+            .filter_map(|(m, r, t)| Some((m, r, TraceId::from_hex(&t).ok()?)))
             .collect();
-        drop(state);
-        let pct = |n: u64, of: u64| {
+        *self.shared() = (WorkingTraces(working), last_hour);
+        if prune.last.elapsed() >= PRUNE_EVERY && !prune.users.is_empty() {
+            let users: Vec<String> = prune.users.drain().collect();
+            prune.last = Instant::now();
+            store::prune(pool, &users, self.0.config.retention_days).await?;
+        }
+        Ok(())
+    }
+
+    /// `INSIGHTS_RETENTION_DAYS`.
+    pub fn retention_days(&self) -> i32 {
+        self.0.config.retention_days
+    }
+
+    /// Prunes every window now (tests; the flusher does it every minute).
+    pub async fn prune_now(&self) -> Result<u64, sqlx::Error> {
+        let users: Vec<String> = sqlx::query_scalar("SELECT user_name FROM insight_users")
+            .fetch_all(&self.0.pool)
+            .await?;
+        store::prune(&self.0.pool, &users, self.0.config.retention_days).await
+    }
+
+    /// `todo.user.cost`: what web's part of each user's batch cost.
+    fn record_costs(&self, written: &std::collections::HashMap<String, pending::Counts>) {
+        for (user, c) in written {
+            let usage = Usage {
+                web_cpu_s: c.web_cpu_us as f64 / 1e6,
+                db_s: c.db_us as f64 / 1e6,
+                sqs_requests: c.sqs_requests as u64,
+                s3_puts: c.s3_puts as u64,
+                s3_gets: c.s3_gets as u64,
+                ..Usage::default()
+            };
+            self.0
+                .metrics
+                .user_cost(user, self.0.config.prices.cost(&usage).total_usd);
+        }
+    }
+
+    /// Flushes every `INSIGHTS_FLUSH_MS` until aborted (web's shutdown flushes once more).
+    pub async fn run_flusher(self) {
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(self.0.config.flush_every).await;
+            match self.flush().await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("insights: written again");
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "insights: batch not written; kept for the next one");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Every user's figures, across all web tasks (this one's batch written first).
+    pub async fn overview(&self, db: &Database) -> Result<Overview, sqlx::Error> {
+        self.flush_for_read().await;
+        let (rows, errors) = store::users(db).await?;
+        let prices = self.0.config.prices;
+        let last_hour = self.users_last_hour();
+        let shared = self.shared();
+        let pct = |n: i64, of: i64| {
             if of == 0 {
                 0.0
             } else {
                 100.0 * n as f64 / of as f64
             }
         };
-        let mut users: Vec<_> = raw
+        let users = rows
             .into_iter()
-            .map(|(mut u, over, errors, seen, mut latencies, mut done_in)| {
-                latencies.sort_by(f64::total_cmp);
-                u.writes_slower_than_pct = over.map(|n| pct(n, u.writes));
-                u.error_rate_pct = pct(errors, u.requests);
-                u.p50_ms = percentile(&latencies, 0.50);
-                u.p95_ms = percentile(&latencies, 0.95);
-                u.median_time_to_done_s = median(&mut done_in);
-                u.last_errors = seen.iter().map(|(v, w)| view(v, *w)).collect();
-                u
+            .map(|r| {
+                let usage = Usage {
+                    web_cpu_s: r.web_cpu_us as f64 / 1e6,
+                    db_s: r.db_us as f64 / 1e6,
+                    worker_mb_ms: r.worker_mb_ms as u64,
+                    worker_records: r.worker_records as u64,
+                    sqs_requests: r.sqs_requests as u64,
+                    s3_puts: r.s3_puts as u64,
+                    s3_gets: r.s3_gets as u64,
+                    bytes_stored: r.bytes_stored as u64,
+                };
+                let cost = prices.cost(&usage);
+                UserInsights {
+                    last_errors: errors
+                        .iter()
+                        .filter(|e| e.user_name == r.user_name)
+                        .map(|e| view(e, &shared.0))
+                        .collect(),
+                    writes_slower_than_pct: [
+                        pct(r.writes_over_5ms, r.writes),
+                        pct(r.writes_over_10ms, r.writes),
+                        pct(r.writes_over_100ms, r.writes),
+                    ],
+                    writes: r.writes as u64,
+                    requests: r.requests as u64,
+                    error_rate_pct: pct(r.errors, r.requests),
+                    p50_ms: r.p50_ms.unwrap_or(0.0),
+                    p95_ms: r.p95_ms.unwrap_or(0.0),
+                    todos_created: r.todos_created as u64,
+                    todos_completed: r.todos_completed as u64,
+                    median_time_to_done_s: r.median_done_s,
+                    error_in_last_hour: r.error_recently,
+                    cost_per_todo_usd: (r.todos_created > 0)
+                        .then(|| cost.total_usd / r.todos_created as f64),
+                    usage,
+                    cost,
+                    user: r.user_name,
+                }
             })
             .collect();
-        users.sort_by(|a, b| a.user.cmp(&b.user));
-        Overview { users, last_hour }
-    }
-
-    /// `user`'s last requests in the order they started (they finish out of order);
-    /// `None` for a user never seen.
-    pub fn journey(&self, user: &str) -> Option<Journey> {
-        let state = self.lock();
-        let stats = state.users.get(user)?;
-        let mut visits: Vec<_> = stats
-            .journey
-            .iter()
-            .map(|v| (v.clone(), compare_with(v, &state.working)))
-            .collect();
-        drop(state);
-        visits.sort_by_key(|(v, _)| v.at);
-        Some(Journey {
-            user: user.to_owned(),
-            visits: visits.iter().map(|(v, w)| view(v, *w)).collect(),
+        Ok(Overview {
+            users,
+            last_hour,
+            prices,
+            prices_as_of: common::cost::PRICES_AS_OF,
+            prices_region: common::cost::PRICES_REGION,
         })
     }
-}
 
-fn last_hour(state: &State, now: Instant) -> UsersLastHour {
-    let recent = |t: Instant| now.saturating_duration_since(t) < RECENT;
-    let mut out = UsersLastHour::default();
-    for (name, s) in &state.users {
-        // Signed-in users only: `guest` is everyone else, `other` many users.
-        if name == OTHER || name == GUEST || !recent(s.last_seen) {
-            continue;
+    /// `user`'s last requests across all web tasks, in the order they started (they
+    /// finish out of order); none for a user never seen.
+    pub async fn journey(&self, db: &Database, user: &str) -> Result<Journey, sqlx::Error> {
+        self.flush_for_read().await;
+        let rows = store::journey(db, user).await?;
+        let shared = self.shared();
+        Ok(Journey {
+            user: user.to_owned(),
+            visits: rows.iter().map(|v| view(v, &shared.0)).collect(),
+        })
+    }
+
+    /// A page shows this process's own latest requests too; if the batch cannot be
+    /// written, the page shows what the table has (and the flusher keeps trying).
+    async fn flush_for_read(&self) {
+        if let Err(e) = self.flush().await {
+            tracing::warn!(error = %e, "insights: batch not written before a read");
         }
-        if s.last_error.is_some_and(recent) {
-            out.with_errors += 1;
-        } else {
-            out.all_ok += 1;
-        }
     }
-    out
 }
 
-/// `user`'s entry, made on first sight; past [`MAX_USERS`] users, the shared `other`.
-fn user_entry<'a>(users: &'a mut HashMap<String, UserStats>, user: &str) -> &'a mut UserStats {
-    let key = if users.contains_key(user) || users.len() < MAX_USERS {
-        user
-    } else {
-        OTHER
-    };
-    if !users.contains_key(key) {
-        users.insert(key.to_owned(), UserStats::new());
-    }
-    users.get_mut(key).expect("inserted above")
-}
-
-/// The working trace a failed or slow visit is compared with (not itself).
-fn compare_with(v: &Visit, working: &WorkingTraces) -> Option<TraceId> {
-    if !(v.failed() || v.latency_ms >= SLOW_MS) {
-        return None;
-    }
-    working
-        .get(v.method.as_str(), v.route())
-        .filter(|w| Some(*w) != v.trace)
-}
-
-fn view(v: &Visit, compare_with: Option<TraceId>) -> VisitView {
+fn view(v: &store::VisitRow, working: &WorkingTraces) -> VisitView {
+    let failed = v.status >= 500;
+    let slow = v.latency_ms >= SLOW_MS;
+    let compare_with = (failed || slow)
+        .then(|| working.get(&v.method, &v.route))
+        .flatten()
+        .map(|w| w.to_string())
+        .filter(|w| Some(w) != v.trace_id.as_ref());
     VisitView {
         at: v.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        method: v.method.to_string(),
-        route: v.route().to_owned(),
-        status: v.status,
+        method: v.method.clone(),
+        route: v.route.clone(),
+        status: v.status as u16,
         latency_ms: (v.latency_ms * 10.0).round() / 10.0,
-        trace_id: v.trace.map(|t| t.to_string()),
-        failed: v.failed(),
-        slow: v.latency_ms >= SLOW_MS,
-        compare_with: compare_with.map(|w| w.to_string()),
+        trace_id: v.trace_id.clone(),
+        failed,
+        slow,
+        compare_with,
     }
 }

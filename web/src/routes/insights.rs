@@ -7,7 +7,9 @@ use axum::{
     routing::get,
 };
 
-use crate::{insights::Overview, pages::InsightsPage, request::Page, state::AppState};
+use crate::{
+    error::AppError, insights::Overview, pages::InsightsPage, request::Page, state::AppState,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -15,14 +17,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/insights", get(api))
 }
 
-async fn page(State(app): State<AppState>, page: Page) -> Response {
-    InsightsPage {
+async fn page(State(app): State<AppState>, page: Page) -> Result<Response, AppError> {
+    Ok(InsightsPage {
         page,
-        overview: app.insights.overview(),
+        overview: app.insights.overview(&app.db).await?,
+        retention_days: app.insights.retention_days(),
     }
-    .into_response()
+    .into_response())
 }
 
-async fn api(State(app): State<AppState>) -> Json<Overview> {
-    Json(app.insights.overview())
+async fn api(State(app): State<AppState>) -> Result<Json<Overview>, AppError> {
+    Ok(Json(app.insights.overview(&app.db).await?))
 }

@@ -86,11 +86,7 @@ async fn journey(
     if !common::session::valid_user(&user) {
         return Err(AppError::NotFound("user"));
     }
-    let visits = app
-        .insights
-        .journey(&user)
-        .map(|j| j.visits)
-        .unwrap_or_default();
+    let visits = app.insights.journey(&app.db, &user).await?.visits;
     let traces: Vec<String> = visits.iter().filter_map(|v| v.trace_id.clone()).collect();
     let mut jobs: HashMap<String, Vec<CausedJob>> = HashMap::new();
     if !traces.is_empty() {
