@@ -212,7 +212,7 @@ impl Receiver {
         if let Some(path) = paths.traces {
             spans = spans.route(path, post(export));
         }
-        let mut metrics = Router::new();
+        let mut metrics = Router::new().route("/api/stats/metrics", get(metric_stats));
         if let Some(path) = paths.metrics {
             metrics = metrics.route(path, post(export_metrics));
         }
@@ -330,6 +330,12 @@ async fn export_metrics(
 async fn stats(State(spans): State<SharedSpans>) -> axum::Json<Value> {
     let n = spans.lock().expect("spans lock").total;
     axum::Json(serde_json::json!({ "spans": n }))
+}
+
+/// How many metric points ever arrived (benchmarks: points per export).
+async fn metric_stats(State(metrics): State<Shared<MetricPoint>>) -> axum::Json<Value> {
+    let n = metrics.lock().expect("metrics lock").total;
+    axum::Json(serde_json::json!({ "metric_points": n }))
 }
 
 /// One trace: span count, services, and when its last span arrived.

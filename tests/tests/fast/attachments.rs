@@ -369,3 +369,58 @@ async fn a_file_far_past_the_forms_16_kib_is_taken_up_to_its_own_limit(pool: PgP
     assert_eq!(reply.status, 413, "{}", reply.body);
     assert_eq!(objects(&app).await.len(), 1);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn each_priced_call_counts_for_the_user_it_was_made_for(pool: PgPool) {
+    let app = FastApp::new(pool).await;
+    let todo = a_todo(&app, "user=ada").await;
+    let id = attach(&app, &todo, "bill.txt").await;
+    let ada = [("cookie", "user=ada")];
+    let key: String = sqlx::query_scalar("SELECT key FROM attachments WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&format!("/attachments/{id}"), &ada).await.status,
+        200
+    );
+    // A guest's lookup is the guest's call, not ada's.
+    assert_eq!(
+        app.get(&format!("/api/files/lookup?key={key}"), &[])
+            .await
+            .status,
+        200
+    );
+    let deleted = app
+        .post_form(&format!("/attachments/{id}/delete"), "", &ada)
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+
+    let overview = app.get("/api/insights", &[]).await;
+    let overview: serde_json::Value = serde_json::from_str(&overview.body).unwrap();
+    let usage = |user: &str| tests::find_in(&overview["users"], "user", user)["usage"].clone();
+    let ada = usage("ada");
+    // The add's job and the upload's: two SendMessage; one PutObject; one GetObject (the
+    // download); DeleteObject is free; the file is gone, so nothing is stored.
+    assert_eq!(ada["sqs_requests"], 2, "{ada}");
+    assert_eq!(ada["s3_puts"], 1, "{ada}");
+    assert_eq!(ada["s3_gets"], 1, "{ada}");
+    assert_eq!(ada["bytes_stored"], 0, "{ada}");
+    assert!(ada["web_cpu_s"].as_f64().unwrap() > 0.0, "{ada}");
+    assert!(ada["db_s"].as_f64().unwrap() > 0.0, "{ada}");
+    assert_eq!(usage("guest")["s3_gets"], 1, "the guest's HeadObject");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn stored_bytes_are_priced_by_the_month(pool: PgPool) {
+    let app = FastApp::with(pool, &["--prices", "s3_gb_month=1073741824"]).await;
+    let todo = a_todo(&app, "user=ada").await;
+    attach(&app, &todo, "twelve bytes").await;
+    let overview = app.get("/api/insights", &[]).await;
+    let overview: serde_json::Value = serde_json::from_str(&overview.body).unwrap();
+    let ada = tests::find_in(&overview["users"], "user", "ada");
+    assert_eq!(ada["usage"]["bytes_stored"], 12, "{ada}");
+    // A dollar per byte-month at this price.
+    assert_eq!(ada["cost"]["storage_usd_per_month"], 12.0, "{ada}");
+}

@@ -165,3 +165,97 @@ async fn insights_give_p95_latency_and_count_users_past_the_bound_as_other(pool:
         "signed-in users only: not guest, not other"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn each_users_windows_are_bounded_and_kept_for_the_retention(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    // One real request makes ada's row; the rest are written as batches would be, so the
+    // test need not make 2,000 requests. 2,100 of hers: the oldest 20 failed.
+    assert_eq!(
+        app.get("/api/todos", &[("cookie", "user=ada")])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.get("/api/insights", &[]).await.status, 200);
+    sqlx::query(
+        "INSERT INTO insight_visits (user_name, at, method, route, status, latency_ms, trace_id) \
+         SELECT 'ada', now() - make_interval(secs => 3000 - i), 'GET', '/api/todos', \
+                CASE WHEN i <= 20 THEN 500 ELSE 200 END, 1.0, NULL \
+         FROM generate_series(1, 2100) AS i",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // And one of bob's from before the retention (30 days), with his row.
+    sqlx::raw_sql(
+        "INSERT INTO insight_users (user_name, last_seen) VALUES ('bob', now() - interval '31 days'); \
+         INSERT INTO insight_visits (user_name, at, method, route, status, latency_ms) \
+         VALUES ('bob', now() - interval '31 days', 'GET', '/', 200, 1.0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    app.state.insights.prune_now().await.unwrap();
+
+    let kept: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status < 500), count(*) FILTER (WHERE status >= 500) \
+         FROM insight_visits WHERE user_name = 'ada'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    // Her last 2,000 requests (all worked) and her last 10 failed ones, older as they are.
+    assert_eq!(kept, [(2000, 10)]);
+    let bob: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM insight_visits WHERE user_name = 'bob'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(bob, 0, "older than the retention");
+    let overview = json(&app, "/api/insights").await;
+    assert!(
+        overview["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["user"] != "bob"),
+        "{overview:#}"
+    );
+    let ada = find_in(&overview["users"], "user", "ada");
+    assert_eq!(
+        ada["last_errors"].as_array().unwrap().len(),
+        0,
+        "no traces: none shown"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_batch_the_database_refuses_is_written_with_the_next_one(pool: PgPool) {
+    let app = FastApp::new(pool.clone()).await;
+    tests::fast::refuse_inserts(&pool, "insight_visits").await;
+    assert_eq!(
+        app.get("/api/todos", &[("cookie", "user=ada")])
+            .await
+            .status,
+        200
+    );
+    let refused = app.state.insights.flush().await.unwrap_err();
+    assert!(
+        refused.to_string().contains("no insight_visits today"),
+        "{refused}"
+    );
+    tests::fast::accept_inserts(&pool, "insight_visits").await;
+    assert_eq!(
+        app.get("/api/todos", &[("cookie", "user=ada")])
+            .await
+            .status,
+        200
+    );
+    app.state.insights.flush().await.unwrap();
+    let journey = json(&app, "/api/journey/ada").await;
+    assert_eq!(journey["steps"].as_array().unwrap().len(), 2, "{journey:#}");
+    let overview = json(&app, "/api/insights").await;
+    assert_eq!(find_in(&overview["users"], "user", "ada")["requests"], 2);
+}
