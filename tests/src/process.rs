@@ -18,6 +18,8 @@ pub struct Process {
     pub name: &'static str,
     pub child: Child,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The tasks copying stdout and stderr into `log`: done at the pipes' end.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Which environment a process starts with.
@@ -66,7 +68,7 @@ impl Process {
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         let out_log = log.clone();
-        tokio::spawn(async move {
+        let out = tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains("listening on")
@@ -78,13 +80,32 @@ impl Process {
             }
         });
         let err_log = log.clone();
-        tokio::spawn(async move {
+        let err = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 err_log.lock().expect("log lock").push(line);
             }
         });
-        (Self { name, child, log }, rx)
+        let readers = vec![out, err];
+        (
+            Self {
+                name,
+                child,
+                log,
+                readers,
+            },
+            rx,
+        )
+    }
+
+    /// Waits for the process to exit and for its last lines to reach the log (the
+    /// copying tasks read on after the exit, until the pipes end).
+    pub async fn exited(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let status = self.child.wait().await?;
+        for reader in self.readers.drain(..) {
+            let _ = reader.await;
+        }
+        Ok(status)
     }
 
     /// Waits until the process logged a line containing `needle`; returns that line.

@@ -510,7 +510,7 @@ async fn exercise(
         let (process, _) = start("loadgen", &loadgen.binary, &loadgen.env);
         processes.push(process);
         let last = processes.last_mut().context("loadgen")?;
-        let status = tokio::time::timeout(Duration::from_secs(120), last.child.wait())
+        let status = tokio::time::timeout(Duration::from_secs(120), last.exited())
             .await
             .context("loadgen did not stop by itself")??;
         let summary = last

@@ -1,5 +1,6 @@
-//! Insights and journeys: this web process's memory of each user's requests, read
-//! through `/api/insights` and `/api/journey/{user}` as the pages read it.
+//! Insights and journeys: each user's requests as every web task writes them to
+//! PostgreSQL, read through `/api/insights` and `/api/journey/{user}` as the pages read
+//! them.
 
 use serde_json::Value;
 use sqlx::PgPool;
