@@ -62,6 +62,18 @@ seed_todos() { # port
   kill -TERM $web; wait $web 2>/dev/null || true
 }
 
+# The worker as Lambda runs it, locally: `cargo lambda watch` serving the Runtime and
+# Invoke APIs on `port`, the release worker (128 MB, as infra/) on it, spans and metrics
+# to `otlp` (a URL). esm then invokes http://127.0.0.1:PORT/2015-03-31/functions/_/invocations.
+start_function() { # port otlp
+  PATH="$VENV/bin:$PATH" cargo lambda watch --only-lambda-apis \
+    --invoke-address 127.0.0.1 --invoke-port "$1" >/dev/null 2>&1 &
+  wait_for_port 127.0.0.1 "$1" "cargo lambda watch" 120
+  AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:$1/.rt AWS_LAMBDA_FUNCTION_NAME=worker \
+    AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
+    OTEL_EXPORTER_OTLP_ENDPOINT="$2" RUST_LOG=off "$BIN/worker" >/dev/null 2>&1 &
+}
+
 # wrk, from apt when missing.
 ensure_wrk() {
   command -v wrk >/dev/null || { log "installing wrk"; apt-get install -y -q wrk >/dev/null; }

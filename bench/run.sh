@@ -71,12 +71,7 @@ TRACES=127.0.0.1:4400
 TRACE_CONSOLE_ADDR=$TRACES "$BIN/trace-console" >/dev/null &
 wait_for_port 127.0.0.1 4400 "trace-console (keeping spans)"
 start_web OTEL_EXPORTER_OTLP_ENDPOINT=http://$TRACES OTEL_BSP_SCHEDULE_DELAY=100 RUST_LOG=off
-PATH="$VENV/bin:$PATH" cargo lambda watch --only-lambda-apis \
-  --invoke-address 127.0.0.1 --invoke-port 9100 >/dev/null 2>&1 &
-wait_for_port 127.0.0.1 9100 "cargo lambda watch" 120
-AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:9100/.rt AWS_LAMBDA_FUNCTION_NAME=worker \
-  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
-  OTEL_EXPORTER_OTLP_ENDPOINT=http://$TRACES RUST_LOG=off "$BIN/worker" >/dev/null 2>&1 &
+start_function 9100 http://$TRACES
 "$VENV/bin/python" scripts/purge-queue.py "$JOBS_QUEUE_URL"
 psql "$DATABASE_URL" -qc "DELETE FROM jobs; DELETE FROM todos"
 ESM_FUNCTION_URL=http://127.0.0.1:9100/2015-03-31/functions/_/invocations "$BIN/esm" >/dev/null 2>&1 &

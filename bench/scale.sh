@@ -37,12 +37,7 @@ OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER OTEL_METRIC_EXPORT_INTERVAL=5000 RU
   FAULTS_ENABLED=false PORT=$WEB_PORT "$BIN/web" >/dev/null 2>&1 &
 WEB_PID=$!
 wait_for_port 127.0.0.1 $WEB_PORT web
-PATH="$VENV/bin:$PATH" cargo lambda watch --only-lambda-apis \
-  --invoke-address 127.0.0.1 --invoke-port 9101 >/dev/null 2>&1 &
-wait_for_port 127.0.0.1 9101 "cargo lambda watch" 120
-AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:9101/.rt AWS_LAMBDA_FUNCTION_NAME=worker \
-  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
-  OTEL_EXPORTER_OTLP_ENDPOINT=http://$RECEIVER RUST_LOG=off "$BIN/worker" >/dev/null 2>&1 &
+start_function 9101 http://$RECEIVER
 ESM_FUNCTION_URL=http://127.0.0.1:9101/2015-03-31/functions/_/invocations "$BIN/esm" >/dev/null 2>&1 &
 
 log "$CLICKS clicks by $USERS users"

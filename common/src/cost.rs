@@ -18,6 +18,23 @@ use serde::Serialize;
 /// function applies it.
 pub const MAX_USERS: usize = 200;
 
+/// The `insight_users` row each of `names` counts under, in order: theirs (made on
+/// first sight, first come first served), or `other` past [`MAX_USERS`]. Its own
+/// statement: a row it makes is invisible to the statement making it, so the caller
+/// updates the rows in the next one (same transaction).
+pub async fn user_rows(
+    tx: &mut sqlx::PgConnection,
+    names: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT insight_user(n, $2) FROM unnest($1::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i",
+    )
+    .bind(names)
+    .bind(MAX_USERS as i32)
+    .fetch_all(tx)
+    .await
+}
+
 /// The region and date of [`Prices::default`].
 pub const PRICES_REGION: &str = "us-east-1";
 pub const PRICES_AS_OF: &str = "2025-06";

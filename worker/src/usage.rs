@@ -10,7 +10,7 @@ use std::{
 };
 
 use common::{
-    cost::{Billed, MAX_USERS, Prices, Usage, UsageObserver},
+    cost::{Billed, Prices, Usage, UsageObserver},
     db::{Database, QueryObserver},
     metrics::Metrics,
     session::GUEST,
@@ -71,19 +71,12 @@ impl UsageMeter {
             };
             metrics.user_cost(user, prices.cost(&usage).total_usd);
         }
-        let names: Vec<&String> = used.keys().collect();
+        let names: Vec<&str> = used.keys().map(String::as_str).collect();
         let column = |f: fn(&Used) -> i64| used.values().map(f).collect::<Vec<i64>>();
-        // Untraced bookkeeping (as web's batches): not part of any job's story. Two
-        // statements: a row `insight_user` makes is invisible to the statement making it.
+        // Untraced bookkeeping (as web's batches): not part of any job's story.
         let result: Result<(), sqlx::Error> = async {
             let mut tx = db.pool().begin().await?;
-            let slots: Vec<String> = sqlx::query_scalar(
-                "SELECT insight_user(n, $2) FROM unnest($1::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i",
-            )
-            .bind(&names)
-            .bind(MAX_USERS as i32)
-            .fetch_all(&mut *tx)
-            .await?;
+            let slots = common::cost::user_rows(&mut tx, &names).await?;
             sqlx::query(
                 "UPDATE insight_users u SET db_us = u.db_us + d.db, \
                  worker_mb_ms = u.worker_mb_ms + d.mb_ms, worker_records = u.worker_records + d.records, \

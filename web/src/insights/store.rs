@@ -8,7 +8,7 @@ use common::{db::Database, session::OTHER};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
-    MAX_USERS, RECENT, UsersLastHour,
+    RECENT, UsersLastHour,
     pending::{Counts, Pending},
     user::{DONE_SAMPLES, ERROR_TRACES, JOURNEY_LEN, LATENCY_SAMPLES},
 };
@@ -31,15 +31,8 @@ pub async fn write(pool: &PgPool, batch: &Pending) -> Result<HashMap<String, Cou
             names.push(name);
         }
     }
-    let slots: HashMap<String, String> = sqlx::query_as(
-        "SELECT n, insight_user(n, $2) FROM unnest($1::text[]) WITH ORDINALITY AS t(n, i) ORDER BY i",
-    )
-    .bind(&names)
-    .bind(MAX_USERS as i32)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    let rows = common::cost::user_rows(&mut tx, &names).await?;
+    let slots: HashMap<&str, String> = names.iter().copied().zip(rows).collect();
     let slot = |user: &str| slots.get(user).map_or(OTHER, String::as_str).to_owned();
 
     let mut by_slot: HashMap<String, Counts> = HashMap::new();
